@@ -1,0 +1,119 @@
+"""The Collector contract and a bounded, counted intake shared by implementations.
+
+A collector takes telemetry in while the app runs. It must never crash the run:
+bad input is counted and logged, and a full queue drops (and counts) instead of
+growing without bound. Everything is flushed under one shared deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+logger = logging.getLogger(__name__)
+
+#: A table in column form: column name -> list of values (all lists equally long).
+Columns = dict[str, list[Any]]
+
+
+@runtime_checkable
+class Collector(Protocol):
+    """start() begins intake, stop(deadline) flushes until `deadline` (time.monotonic()),
+    drain() hands over every table collected so far (and forgets it)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self, deadline: float) -> None: ...
+
+    def drain(self) -> dict[str, Columns]: ...
+
+    def stats(self) -> Mapping[str, int]: ...
+
+
+@dataclass
+class IntakeStats:
+    received: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"received": self.received, "rejected": self.rejected,
+                "dropped": self.dropped, **self.extra}
+
+
+def append_columns(into: Columns, batch: Mapping[str, list[Any]]) -> None:
+    """Append a column batch to an accumulated table (columns created on first sight)."""
+    n_before = len(next(iter(into.values()))) if into else 0
+    for name, values in batch.items():
+        col = into.get(name)
+        if col is None:
+            col = into[name] = [None] * n_before
+        col.extend(values)
+    n_after = n_before + (len(next(iter(batch.values()))) if batch else 0)
+    for col in into.values():
+        if len(col) < n_after:
+            col.extend([None] * (n_after - len(col)))
+
+
+class BoundedIntake:
+    """A named daemon thread fed by a bounded queue of (table, columns) batches.
+
+    `offer()` never blocks: when the queue is full the batch is dropped and counted.
+    """
+
+    def __init__(self, name: str, max_batches: int = 4096) -> None:
+        self.name = name
+        self.stats = IntakeStats()
+        self._queue: queue.Queue[tuple[str, Columns] | None] = queue.Queue(max_batches)
+        self._tables: dict[str, Columns] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"cleanloop-{name}", daemon=True)
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def offer(self, table: str, columns: Columns, rows: int) -> bool:
+        try:
+            self._queue.put_nowait((table, columns))
+        except queue.Full:
+            self.stats.dropped += rows
+            logger.warning("%s: intake queue full, dropped %d rows", self.name, rows)
+            return False
+        return True
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            table, columns = item
+            with self._lock:
+                append_columns(self._tables.setdefault(table, {}), columns)
+
+    def stop(self, deadline: float) -> None:
+        if not self._started:
+            return
+        try:
+            self._queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Full:
+            logger.warning("%s: could not flush before the deadline", self.name)
+            return
+        self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            logger.warning("%s: flush did not finish before the deadline", self.name)
+
+    def drain(self) -> dict[str, Columns]:
+        with self._lock:
+            tables, self._tables = self._tables, {}
+        return tables
