@@ -1,0 +1,107 @@
+"""The `cleanloop` command line: parse arguments, call the core, map errors to exit codes once."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loop.errors import EXIT_FAIL, EXIT_OK, CleanloopError, exit_code_for
+
+logger = logging.getLogger("cleanloop")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from loop.progress import progress_for
+    from loop.repo import state_root
+    from loop.runner import run_scenario
+    from loop.scenario import load_scenario
+    from loop.verdict import summary_lines
+
+    scenario = load_scenario(args.scenario)
+    progress = progress_for(args.json)
+    try:
+        result = run_scenario(scenario, project_dir=Path(args.scenario).resolve().parent,
+                              state_root=state_root(), repeat=args.repeat or scenario.repeat,
+                              progress=progress, env=os.environ)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(result.verdict, indent=2, default=str))
+    else:
+        print("\n".join(summary_lines(result.verdict)))
+    return EXIT_OK if result.passed else EXIT_FAIL
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from loop.query import format_table, query_run
+    from loop.repo import state_root
+    from loop.store import resolve_run
+
+    columns, rows = query_run(resolve_run(state_root(), args.run), args.sql)
+    if args.json:
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
+    else:
+        print(format_table(columns, rows))
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from loop import demo
+
+    if args.init:
+        path = demo.seed_repository(Path(args.init))
+        print(f"seeded the shop repository at {path}")
+        return EXIT_OK
+    return demo.run_demo(keep=args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cleanloop", description="Observability-driven feedback-loop runner.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="boot the app, run a scenario's steps, check its telemetry")
+    run.add_argument("scenario", help="scenario YAML file")
+    run.add_argument("--repeat", type=int, default=None, help="repetitions (default: scenario)")
+    run.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
+    run.set_defaults(func=_cmd_run)
+
+    query = sub.add_parser("query", help="SQL (DuckDB) over a run's tables")
+    query.add_argument("run", help="run directory, run id (prefix) or 'last'")
+    query.add_argument("sql", help='e.g. "SELECT name, count(*) FROM spans GROUP BY 1"')
+    query.add_argument("--json", action="store_true", help="rows as JSON objects")
+    query.set_defaults(func=_cmd_query)
+
+    demo = sub.add_parser("demo", help="the bundled end-to-end demo on the example shop")
+    demo.add_argument("--init", metavar="DIR", help="only seed DIR as a git repo with the shop")
+    demo.add_argument("--keep", action="store_true", help="keep the demo repository")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run" and args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    try:
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        print("cleanloop: interrupted; everything started was stopped", file=sys.stderr)
+        return exit_code_for(KeyboardInterrupt())
+    except CleanloopError as exc:
+        print(f"cleanloop: error: {exc}", file=sys.stderr)
+        return exit_code_for(exc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

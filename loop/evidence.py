@@ -1,0 +1,94 @@
+"""Evidence for a check: the rows behind an SLI value, small enough to print.
+
+For spans, the slowest matching spans with their trace ids; for logs, the most
+frequent matching lines; for the browser, console and page errors with their
+source locations and failed requests. Text is truncated, never interpreted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from loop.checks import SliRef
+from loop.sli import RunData
+
+MAX_ITEMS = 5
+MAX_TEXT = 300
+
+
+def _clip(text: object) -> str:
+    s = "" if text is None else str(text)
+    return s if len(s) <= MAX_TEXT else s[: MAX_TEXT - 1] + "…"
+
+
+def evidence_for(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
+    root = ref.root
+    if root in ("span", "spans"):
+        return _span_evidence(ref, runs)
+    if root == "logs":
+        return _log_evidence(ref, runs)
+    if root in ("console", "page", "requests", "request", "vitals"):
+        return browser_evidence(runs)
+    if root == "app":
+        return {"startup_ms": [r.startup_ms for r in runs]}
+    return {}
+
+
+def _span_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
+    from loop.sli_telemetry import _by_name
+
+    arg = ref.segments[0].args[0] if ref.segments[0].args else "*"
+    frames = [_by_name(r.frame("spans"), "name", arg) for r in runs]
+    df = pd.concat(frames) if frames else pd.DataFrame()
+    if df.empty:
+        return {"matching_spans": 0}
+    slow = df.sort_values("duration_ms", ascending=False).head(MAX_ITEMS)
+    return {
+        "matching_spans": int(len(df)),
+        "slowest": [{"name": r.name, "duration_ms": round(float(r.duration_ms), 3),
+                     "trace_id": r.trace_id, "status": r.status}
+                    for r in slow.itertuples()],
+        "errors": int((df["status"] == "ERROR").sum()),
+    }
+
+
+def _log_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
+    from loop.sli_telemetry import _log_rows
+
+    frames = [_log_rows(r, ref) for r in runs]
+    df = pd.concat(frames) if frames else pd.DataFrame()
+    if df.empty:
+        return {"matching_lines": 0}
+    top = (df.groupby(["level", "message"]).agg(count=("message", "size"),
+                                                 trace_id=("trace_id", "first"))
+           .sort_values("count", ascending=False).head(MAX_ITEMS))
+    return {"matching_lines": int(len(df)),
+            "top": [{"level": lvl, "message": _clip(msg), "count": int(row["count"]),
+                     "trace_id": row["trace_id"] or ""} for (lvl, msg), row in top.iterrows()]}
+
+
+def browser_evidence(runs: list[RunData]) -> dict[str, Any]:
+    frames = [r.frame("browser") for r in runs]
+    df = pd.concat(frames) if frames else pd.DataFrame()
+    if df.empty:
+        return {}
+    out: dict[str, Any] = {}
+    console = df[(df["kind"] == "console") & (df["level"] == "error")]
+    if not console.empty:
+        out["console_errors"] = [{"text": _clip(r.text), "location": r.location or ""}
+                                 for r in console.head(MAX_ITEMS).itertuples()]
+    page = df[df["kind"] == "pageerror"]
+    if not page.empty:
+        out["page_errors"] = [{"text": _clip(r.text), "location": r.location or "",
+                               "stack": _clip(r.stack)} for r in page.head(MAX_ITEMS).itertuples()]
+    failed = df[((df["kind"] == "request") & (df["status"].fillna(0) >= 400))
+                | (df["kind"] == "requestfailed")]
+    if not failed.empty:
+        out["failed_requests"] = [
+            {"method": r.method or "", "url": r.url or "",
+             "status": None if pd.isna(r.status) else int(r.status),
+             "failure": _clip(r.text) if r.kind == "requestfailed" else "",
+             "trace_id": r.trace_id or ""} for r in failed.head(MAX_ITEMS).itertuples()]
+    return out

@@ -1,0 +1,68 @@
+"""Live progress on a terminal (rich, on stderr); silence otherwise.
+
+Output stays quiet and machine-readable when stdout is not a TTY or --json is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+from rich.status import Status
+
+
+class Progress(Protocol):
+    def phase(self, text: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class QuietProgress:
+    def phase(self, text: str) -> None:
+        del text
+
+    def note(self, text: str) -> None:
+        del text
+
+    def close(self) -> None:
+        pass
+
+
+class LiveProgress:
+    """A one-line spinner with the current phase; notes scroll above it."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._status: Status | None = None
+
+    def phase(self, text: str) -> None:
+        if self._status is None:
+            self._status = self.console.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+    def note(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def __enter__(self) -> LiveProgress:
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def progress_for(json_output: bool) -> Progress:
+    if json_output or not sys.stdout.isatty() or not sys.stderr.isatty():
+        return QuietProgress()
+    return LiveProgress()

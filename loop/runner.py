@@ -1,0 +1,84 @@
+"""`cleanloop run`: repetitions of a scenario into one run directory, then the verdict."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from loop.evaluation import evaluate_checks
+from loop.progress import Progress
+from loop.scenario import Scenario
+from loop.session import Repetition, Session
+from loop.sli import RunData, default_registry
+from loop.store import RunStore
+from loop.verdict import build_verdict
+
+if TYPE_CHECKING:
+    from probes.browser import BrowserSession
+
+
+@dataclass
+class RunResult:
+    store: RunStore
+    verdict: dict[str, Any]
+    repetitions: list[Repetition]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdict["verdict"] == "pass")
+
+
+@contextlib.contextmanager
+def browser_for(scenario: Scenario, env: Mapping[str, str]) -> Iterator[BrowserSession | None]:
+    """One browser per session, launched only when the scenario has browser steps."""
+    if not scenario.uses_browser:
+        yield None
+        return
+    from probes.browser import BrowserSession, BrowserSettings
+
+    b = scenario.browser
+    settings = BrowserSettings(executable=b.executable, cdp_url=b.cdp_url, headless=b.headless,
+                               screencast=b.screencast, performance_trace=b.performance_trace,
+                               default_timeout_s=b.timeout_s)
+    session = BrowserSession(settings, env)
+    try:
+        session.start()
+        yield session
+    finally:
+        session.close()
+
+
+def run_data(store: RunStore, reps: list[Repetition]) -> list[RunData]:
+    frames = {name: store.frame(name) for name in ("spans", "logs", "metrics", "browser")}
+    return [RunData(repeat=r.repeat, steps=r.steps, startup_ms=r.startup_ms, crashed=r.crashed,
+                    exit_code=r.exit_code,
+                    tables={n: f[f["repeat"] == r.repeat] for n, f in frames.items()})
+            for r in reps]
+
+
+def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, repeat: int,
+                 progress: Progress, env: Mapping[str, str]) -> RunResult:
+    store = RunStore.create(state_root, scenario.name)
+    (store.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
+    reps: list[Repetition] = []
+    with browser_for(scenario, env) as browser:
+        session = Session(scenario, project_dir, store, progress, env, browser)
+        for k in range(repeat):
+            rep = session.run(k)
+            store.add(k, rep.tables)
+            reps.append(rep)
+    progress.phase(f"[{scenario.name}] evaluating checks")
+    store.write_tables()
+    results = evaluate_checks(default_registry(), scenario.checks, run_data(store, reps))
+    tail = ""
+    if store.app_log.exists():
+        tail = "\n".join(store.app_log.read_text(errors="replace").splitlines()[-20:])
+    verdict = build_verdict(
+        scenario=scenario.name, scenario_file=scenario.path, run_dir=store.dir, reps=reps,
+        results=results, app_log_tail=tail,
+        not_evaluated=[c.text for c in scenario.targets + scenario.guards])
+    store.write_json("verdict.json", verdict)
+    return RunResult(store, verdict, reps)

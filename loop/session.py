@@ -1,0 +1,195 @@
+"""One repetition of a scenario: boot the app with collectors, run the steps, flush, stop.
+
+    ports -> OTLP receiver + process log capture -> launch app (telemetry env)
+    -> readiness (startup measured spawn -> ready) -> Prometheus scraper
+    -> steps (http, load, browser) -> final scrape -> stop app (SIGTERM, group)
+    -> flush collectors under one shared deadline -> RunData
+
+Every started part is stopped in `finally`, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from collectors.base import Columns, append_columns
+from collectors.otlp_receiver import OtlpReceiver
+from collectors.process_logs import ProcessLogCapture
+from collectors.prometheus_scraper import PrometheusScraper
+from loop.envvars import telemetry_env
+from loop.errors import LaunchError
+from loop.launcher import AppHandle, LocalProcess
+from loop.progress import Progress
+from loop.scenario import Scenario
+from loop.store import RunStore
+from probes import readiness
+from probes.base import Step, StepResult
+from probes.http import run_http_step, run_load_step
+
+if TYPE_CHECKING:
+    from probes.browser import BrowserRun, BrowserSession
+
+logger = logging.getLogger(__name__)
+
+FLUSH_DEADLINE_S = 5.0
+
+
+class Repetition:
+    """Collected data of one repetition, ready to store and evaluate."""
+
+    def __init__(self, repeat: int) -> None:
+        self.repeat = repeat
+        self.startup_ms: float | None = None
+        self.steps: list[StepResult] = []
+        self.crashed = False
+        self.exit_code: int | None = None
+        self.tables: dict[str, Columns] = {}
+        self.collector_stats: dict[str, dict[str, int]] = {}
+
+    def absorb(self, tables: Mapping[str, Columns]) -> None:
+        for name, cols in tables.items():
+            append_columns(self.tables.setdefault(name, {}), cols)
+
+
+def _format(template: str, port: int) -> str:
+    return template.replace("{port}", str(port)).replace("{python}", sys.executable)
+
+
+class Session:
+    """Runs repetitions of one scenario against the project checkout in `project_dir`."""
+
+    def __init__(self, scenario: Scenario, project_dir: Path, store: RunStore,
+                 progress: Progress, base_env: Mapping[str, str] | None = None,
+                 browser: BrowserSession | None = None) -> None:
+        self.scenario = scenario
+        self.project_dir = project_dir
+        self.store = store
+        self.progress = progress
+        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.browser = browser
+
+    def _port(self) -> int:
+        fixed = self.scenario.app.port
+        if fixed is None:
+            return readiness.free_port()
+        if not readiness.port_is_free("127.0.0.1", fixed):
+            raise LaunchError(f"port {fixed} (app.port in {self.scenario.path}) is already in "
+                              "use on 127.0.0.1; stop whatever holds it or remove app.port to "
+                              "let cleanloop pick a free one")
+        return fixed
+
+    def run(self, repeat: int) -> Repetition:
+        spec = self.scenario.app
+        rep = Repetition(repeat)
+        port = self._port()
+        cwd = (self.project_dir / spec.cwd).resolve()
+        receiver = OtlpReceiver()
+        capture = ProcessLogCapture(self.store.app_log, service=spec.service)
+        launcher = LocalProcess(_format(spec.command, port), cwd, port, capture,
+                                stop_timeout_s=spec.stop_timeout_s)
+        scraper: PrometheusScraper | None = None
+        browser_run: BrowserRun | None = None
+        try:
+            receiver.start()
+            capture.start()
+            env = {**self.base_env, **telemetry_env(receiver.endpoint, spec.service, port),
+                   **{k: _format(v, port) for k, v in spec.env.items()}}
+            self.progress.phase(f"[{self.scenario.name}] run {repeat + 1}: booting the app")
+            handle = launcher.start(env)
+            rep.startup_ms = self._wait_ready(launcher, handle, capture)
+            if spec.metrics_path:
+                scraper = PrometheusScraper(handle.base_url + spec.metrics_path,
+                                            interval_s=spec.scrape_interval_s)
+                scraper.start()
+            if self.browser is not None:
+                browser_run = self.browser.open(base_url=handle.base_url,
+                                                artifacts_dir=self.store.dir, repeat=repeat)
+            self._run_steps(rep, handle, launcher, browser_run)
+        finally:
+            self._teardown(rep, launcher, receiver, capture, scraper, browser_run)
+        return rep
+
+    def _wait_ready(self, launcher: LocalProcess, handle: AppHandle,
+                    capture: ProcessLogCapture) -> float:
+        spec = self.scenario.app
+        deadline = handle.spawned_at + spec.timeout_s
+        kind, target = spec.ready.kind, spec.ready.target
+        if kind == "http":
+            url = target if target.startswith("http") else handle.base_url + target
+            ok = readiness.wait_http(_format(url, handle.port), deadline, launcher.alive)
+        elif kind == "port":
+            ok = readiness.wait_port("127.0.0.1", handle.port, deadline, launcher.alive)
+        else:
+            ok = readiness.wait_log(capture.wait_for, target, deadline, launcher.alive)
+        startup_ms = (time.monotonic() - handle.spawned_at) * 1000
+        if ok:
+            logger.info("app ready after %.0f ms", startup_ms)
+            return startup_ms
+        code = launcher.exit_code()
+        launcher.stop()
+        capture.stop(time.monotonic() + 2.0)
+        what = f"{kind} {target}".strip()
+        if code is not None:
+            raise LaunchError(f"the app exited with code {code} before it became ready "
+                              f"({what})", log_tail=capture.tail(20))
+        raise LaunchError(f"the app did not become ready ({what}) within {spec.timeout_s:g}s",
+                          log_tail=capture.tail(20))
+
+    def _run_steps(self, rep: Repetition, handle: AppHandle, launcher: LocalProcess,
+                   browser_run: BrowserRun | None) -> None:
+        steps = self.scenario.steps
+        with httpx.Client(base_url=handle.base_url, timeout=10.0) as client:
+            for step in steps:
+                self.progress.phase(f"[{self.scenario.name}] run {rep.repeat + 1}: step "
+                                    f"{step.index + 1}/{len(steps)} {step.name}")
+                result = self._run_step(step, client, browser_run)
+                rep.steps.append(result)
+                if not launcher.alive():
+                    rep.crashed, rep.exit_code = True, launcher.exit_code()
+                    logger.warning("the app exited (code %s) during %s", rep.exit_code,
+                                   step.where())
+                    break
+
+    def _run_step(self, step: Step, client: httpx.Client,
+                  browser_run: BrowserRun | None) -> StepResult:
+        if step.kind == "http":
+            return run_http_step(client, step)
+        if step.kind == "load":
+            return run_load_step(client, step)
+        assert browser_run is not None, "browser steps need a browser session"
+        return browser_run.run_step(step)
+
+    def _teardown(self, rep: Repetition, launcher: LocalProcess, receiver: OtlpReceiver,
+                  capture: ProcessLogCapture, scraper: PrometheusScraper | None,
+                  browser_run: BrowserRun | None) -> None:
+        self.progress.phase(f"[{self.scenario.name}] run {rep.repeat + 1}: flushing telemetry")
+        parts: list[Any] = []
+        try:
+            if browser_run is not None:
+                try:
+                    rep.absorb(browser_run.drain())
+                finally:
+                    browser_run.close()
+            if scraper is not None:
+                scraper.stop(time.monotonic() + 2.0)
+                parts.append(scraper)
+            code = launcher.stop()
+            if rep.crashed:
+                rep.exit_code = code
+        finally:
+            deadline = time.monotonic() + FLUSH_DEADLINE_S
+            receiver.stop(deadline)
+            capture.stop(deadline)
+            launcher.close()
+            parts += [receiver, capture]
+            for part in parts:
+                rep.absorb(part.drain())
+                rep.collector_stats[part.name] = dict(part.stats())

@@ -1,0 +1,139 @@
+"""HTTP steps and the load step, with httpx, against the app on loopback.
+
+    - http: {method: POST, path: /api/cart, json: {...}, expect_status: 200}
+    - load: {method: POST, path: /api/checkout, json: {...}, requests: 300, concurrency: 4}
+
+A wrong status is a failed expectation (a result), a refused connection is a
+failed step (a result too); neither raises.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from probes.base import Step, StepResult
+
+_HTTP_KEYS = {"name", "method", "path", "json", "body", "headers", "expect_status", "timeout"}
+_LOAD_KEYS = _HTTP_KEYS | {"requests", "concurrency"}
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+MAX_LOAD_REQUESTS = 100_000
+MAX_CONCURRENCY = 256
+
+
+def validate_http_params(kind: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError('field: message') for a malformed http/load step."""
+    allowed = _LOAD_KEYS if kind == "load" else _HTTP_KEYS
+    for key in params:
+        if key not in allowed:
+            raise ValueError(f"{key}: unknown field '{key}' (known: {', '.join(sorted(allowed))})")
+    method = str(params.get("method", "GET")).upper()
+    if method not in _METHODS:
+        raise ValueError(f"method: unknown HTTP method '{params.get('method')}'")
+    path = params.get("path", "/")
+    if not isinstance(path, str) or not (path.startswith("/") or path.startswith("http://")):
+        raise ValueError("path: expected a path starting with '/'")
+    if "json" in params and "body" in params:
+        raise ValueError("body: give either 'json' or 'body', not both")
+    status = params.get("expect_status")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int | list)):
+        raise ValueError("expect_status: expected a status code or a list of them")
+    if kind == "load":
+        for key, top in (("requests", MAX_LOAD_REQUESTS), ("concurrency", MAX_CONCURRENCY)):
+            n = params.get(key, 1 if key == "concurrency" else None)
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= top:
+                raise ValueError(f"{key}: expected an integer from 1 to {top}")
+
+
+def _request_kwargs(params: Mapping[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"headers": params.get("headers")}
+    if "json" in params:
+        kwargs["json"] = params["json"]
+    elif "body" in params:
+        kwargs["content"] = str(params["body"]).encode()
+    return kwargs
+
+
+def _status_ok(params: Mapping[str, Any], status: int) -> bool:
+    want = params.get("expect_status")
+    if want is None:
+        return status < 400
+    return status in want if isinstance(want, list) else status == want
+
+
+def run_http_step(client: httpx.Client, step: Step) -> StepResult:
+    p = step.params
+    method = str(p.get("method", "GET")).upper()
+    started = time.time_ns()
+    t0 = time.perf_counter()
+    try:
+        resp = client.request(method, p.get("path", "/"), timeout=p.get("timeout", 10.0),
+                              **_request_kwargs(p))
+    except httpx.HTTPError as exc:
+        return StepResult(step.index, step.kind, step.name, False,
+                          (time.perf_counter() - t0) * 1000, started_ns=started,
+                          message=f"{step.where()}: {method} {p.get('path', '/')} failed: "
+                                  f"{type(exc).__name__}: {exc}")
+    ms = (time.perf_counter() - t0) * 1000
+    ok = _status_ok(p, resp.status_code)
+    msg = "" if ok else (f"{step.where()}: {method} {p.get('path', '/')} returned "
+                         f"{resp.status_code}, expected {p.get('expect_status', '< 400')}")
+    return StepResult(step.index, step.kind, step.name, ok, ms, message=msg, started_ns=started,
+                      is_check=not ok,
+                      evidence={"status": resp.status_code, "body": resp.text[:300]} if not ok
+                      else {"status": resp.status_code})
+
+
+def run_load_step(client: httpx.Client, step: Step) -> StepResult:
+    """Send `requests` requests over `concurrency` worker threads (one shared pooled client)."""
+    p = step.params
+    total = int(p["requests"])
+    workers = min(int(p.get("concurrency", 1)), total)
+    method = str(p.get("method", "GET")).upper()
+    kwargs = _request_kwargs(p)
+    timeout = p.get("timeout", 10.0)
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    return
+            t0 = time.perf_counter()
+            try:
+                key = str(client.request(method, p.get("path", "/"), timeout=timeout,
+                                         **kwargs).status_code)
+            except httpx.HTTPError as exc:
+                key = type(exc).__name__
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(ms)
+                statuses[key] = statuses.get(key, 0) + 1
+
+    started = time.time_ns()
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=worker, name=f"cleanloop-load-{i}", daemon=True)
+               for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall_ms = (time.perf_counter() - t0) * 1000
+    bad = {k: v for k, v in statuses.items() if not (k.isdigit() and _status_ok(p, int(k)))}
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else \
+        latencies * 99
+    evidence = {"requests": len(latencies), "statuses": statuses, "rps": len(latencies) /
+                max(wall_ms / 1000, 1e-9), "p50_ms": q[49], "p95_ms": q[94], "max_ms": max(latencies)}
+    ok = not bad
+    msg = "" if ok else (f"{step.where()}: {sum(bad.values())} of {total} {method} "
+                         f"{p.get('path', '/')} requests failed: {bad}")
+    return StepResult(step.index, step.kind, step.name, ok, wall_ms, message=msg,
+                      started_ns=started, evidence=evidence, is_check=not ok)
