@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from loop.checks import Check
+from loop.checks import Check, SliRef
 from loop.evidence import evidence_for
 from loop.sli import RunData, SliRegistry
 
@@ -32,7 +32,24 @@ class CheckResult:
         return {"check": c.text, "kind": c.kind, "role": c.role, "value": _round(self.value),
                 "threshold": c.threshold, "op": c.op, "ok": self.ok, "worst": _round(self.worst),
                 "values": [_round(v) for v in self.values], "note": self.note,
-                "line": c.line, "evidence": self.evidence}
+                "line": c.line, "unit": sli_unit(c.sli), "evidence": self.evidence}
+
+
+_DURATION_AGGS = {"p50", "p75", "p90", "p95", "p99", "median", "mean", "min", "max", "sum"}
+
+
+def sli_unit(ref: SliRef) -> str:
+    """'ms' for SLIs measured in milliseconds, '' otherwise (counts, ratios, metric values)."""
+    last = ref.path[-1] if ref.path else ""
+    if ref.root in ("span", "spans", "load", "request"):
+        return "ms" if last in _DURATION_AGGS else ""
+    if ref.root == "app":
+        return "ms" if last == "startup" else ""
+    if ref.root == "step":
+        return "ms" if last == "duration" else ""
+    if ref.root == "vitals":
+        return "" if last == "cls" else "ms"
+    return ""
 
 
 def _round(v: float | None) -> float | None:

@@ -61,10 +61,13 @@ def _log_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
     df = pd.concat(frames) if frames else pd.DataFrame()
     if df.empty:
         return {"matching_lines": 0}
-    top = (df.groupby(["level", "message"]).agg(count=("message", "size"),
-                                                 trace_id=("trace_id", "first"))
+    df = df.assign(_channel=(df["source"] == "otlp"))
+    per_channel = df.groupby(["level", "message", "_channel"]).agg(
+        count=("message", "size"), trace_id=("trace_id", "max"))
+    top = (per_channel.groupby(level=["level", "message"]).agg(count=("count", "max"),
+                                                                trace_id=("trace_id", "max"))
            .sort_values("count", ascending=False).head(MAX_ITEMS))
-    return {"matching_lines": int(len(df)),
+    return {"matching_lines": int(top["count"].sum()),
             "top": [{"level": lvl, "message": _clip(msg), "count": int(row["count"]),
                      "trace_id": row["trace_id"] or ""} for (lvl, msg), row in top.iterrows()]}
 

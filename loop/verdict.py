@@ -9,10 +9,6 @@ from loop.evaluation import CheckResult
 from loop.session import Repetition
 from loop.units import format_ms
 
-_DURATION_HINTS = ("p50", "p75", "p90", "p95", "p99", "median", "mean", "max", "min",
-                   "startup", "duration", "lcp", "fcp", "inp", "tbt")
-
-
 def step_failures(reps: list[Repetition]) -> list[dict[str, Any]]:
     """Failed steps and crashes as failed check entries (kind zero: must never happen)."""
     out: list[dict[str, Any]] = []
@@ -57,16 +53,12 @@ def build_verdict(*, scenario: str, scenario_file: str, run_dir: Path, reps: lis
     }
 
 
-def format_value(check_text: str, value: Any) -> str:
+def format_value(value: Any, unit: str = "") -> str:
     if value is None:
         return "no data"
     if not isinstance(value, int | float):
         return str(value)
-    sli = check_text.split(" ")[0]
-    if any(sli.endswith("." + h) or f".{h}." in sli for h in _DURATION_HINTS) and \
-            "metric(" not in sli and not sli.endswith("cls"):
-        return format_ms(float(value))
-    return f"{value:g}"
+    return format_ms(float(value)) if unit == "ms" else f"{value:.4g}"
 
 
 def summary_lines(verdict: dict[str, Any]) -> list[str]:
@@ -76,10 +68,10 @@ def summary_lines(verdict: dict[str, Any]) -> list[str]:
              f"{verdict['artifacts']['run_dir']})"]
     for c in verdict["checks"]:
         mark = "✓" if c["ok"] else "✗"
-        value = format_value(c["check"], c["value"])
+        value = format_value(c["value"], c.get("unit", ""))
         extra = ""
         if c.get("worst") is not None and n > 1 and c["kind"] == "absolute":
-            extra = f" (worst {format_value(c['check'], c['worst'])})"
+            extra = f" (worst {format_value(c['worst'], c.get('unit', ''))})"
         lines.append(f"  {mark} {c['check']:<58} {value}{extra}")
         if c.get("note"):
             lines.append(f"      {c['note']}")
