@@ -38,13 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loop.gate import Classification, GateDecision, GateInput, SequentialPlan, decide  # noqa: E402
+from loop.gate import DEFAULT_PLAN, Classification, GateDecision, GateInput, decide  # noqa: E402
 
 CVS = (0.02, 0.05, 0.10)
 RATIOS = (1.00, 1.05, 0.95, 0.90, 0.80)
 REQUIRED = 0.05
 GUARD_TOLERANCE = 0.05
-PLAN = SequentialPlan(initial_runs=5, step=5, max_runs=20, alpha=0.01)
+PLAN = DEFAULT_PLAN  # the plan `cleanloop verify` uses
 MEDIAN = 100.0  # ms, the baseline's true median
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from loop.errors import ScenarioError
-
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
@@ -144,7 +142,8 @@ class _Parser:
             if self.peek()[:2] == ("punct", ","):
                 self.i += 1
             elif self.peek()[:2] != ("punct", ")"):
-                raise ValueError(f"expected ',' or ')' but found {self.peek()[1] or 'end of text'!r}")
+                found = self.peek()[1] or "end of text"
+                raise ValueError(f"expected ',' or ')' but found {found!r}")
         self.i += 1
         return Segment(name, tuple(args), tuple(filters), called=True)
 
@@ -203,7 +202,8 @@ def parse_check(text: str, role: str = "check", *, line: int | None = None) -> C
         op = p.take("op")[1]
         tok = p.take("number")
         if tok[2] != "%":
-            raise ValueError(f"'{word}' needs a percentage, e.g. '{word} {'>=' if word == 'improves' else '<='} 10%'")
+            cmp = ">=" if word == "improves" else "<="
+            raise ValueError(f"'{word}' needs a percentage, e.g. '{word} {cmp} 10%'")
         if word == "improves" and op not in (">=", ">"):
             raise ValueError("a target reads 'improves >= X%'")
         if word == "regresses" and op not in ("<=", "<"):
@@ -214,7 +214,8 @@ def parse_check(text: str, role: str = "check", *, line: int | None = None) -> C
             raise ValueError(f"'{word}' belongs under '{want}s:', not '{role}s:'")
         return Check(text.strip(), role, "relative", sli, op, float(tok[1]) / 100.0, line)
     if role != "check":
-        raise ValueError(f"a {role} must read '<sli> {'improves >= X%' if role == 'target' else 'regresses <= Y%'}'")
+        form = "improves >= X%" if role == "target" else "regresses <= Y%"
+        raise ValueError(f"a {role} must read '<sli> {form}'")
     op = p.take("op")[1]
     if op not in COMPARATORS:
         raise ValueError(f"expected a comparison (== != < <= > >=), found {op!r}")
@@ -223,6 +224,14 @@ def parse_check(text: str, role: str = "check", *, line: int | None = None) -> C
     _expect_end(p)
     zero = threshold == 0 and op in ("==", "<=")
     return Check(text.strip(), role, "zero" if zero else "absolute", sli, op, threshold, line)
+
+
+def parse_sli(text: str) -> SliRef:
+    """Parse an SLI reference alone, e.g. 'span("GET /").p95'."""
+    p = _Parser(text)
+    sli = p.sli()
+    _expect_end(p)
+    return sli
 
 
 def _expect_end(p: _Parser) -> None:

@@ -37,6 +37,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAIL
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from loop.errors import EXIT_INCONCLUSIVE, UsageError
+    from loop.gate import SequentialPlan
+    from loop.progress import progress_for
+    from loop.repo import git_toplevel, state_root
+    from loop.verify import Verifier, VerifyRequest
+    from loop.verify_report import table_lines
+
+    repo = git_toplevel(Path.cwd())
+    if repo is None:
+        raise UsageError("cleanloop verify works inside a git repository")
+    if (args.candidate is None) == (args.patch is None):
+        raise UsageError("give exactly one of --candidate REF or --patch FILE")
+    if args.runs < 2 or args.max_runs < args.runs:
+        raise UsageError("need 2 <= --runs <= --max-runs")
+    plan = SequentialPlan(initial_runs=args.runs, step=max(1, args.runs * 2 // 3),
+                          max_runs=args.max_runs, alpha=args.alpha)
+    req = VerifyRequest(scenario_path=Path(args.scenario), base=args.base,
+                        candidate=args.candidate,
+                        patch=Path(args.patch).resolve() if args.patch else None, plan=plan)
+    progress = progress_for(args.json)
+    try:
+        result = Verifier(repo, state_root(), progress, os.environ).verify(req)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(result.verdict, indent=2, default=str))
+    else:
+        print("\n".join(table_lines(result.verdict)))
+    return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     from loop.query import format_table, query_run
     from loop.repo import state_root
@@ -71,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=None, help="repetitions (default: scenario)")
     run.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
     run.set_defaults(func=_cmd_run)
+
+    verify = sub.add_parser("verify", help="interleaved A/B of base and candidate in worktrees, "
+                                           "judged by the statistical gate")
+    verify.add_argument("scenario", help="scenario YAML file (read from the base revision)")
+    verify.add_argument("--base", default="HEAD", help="baseline revision (default: HEAD)")
+    verify.add_argument("--candidate", metavar="REF", help="candidate revision")
+    verify.add_argument("--patch", metavar="FILE", help="candidate = base + this patch")
+    verify.add_argument("--runs", type=int, default=6, help="runs per side at the first look")
+    verify.add_argument("--max-runs", type=int, default=18, help="cap of runs per side")
+    verify.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
+    verify.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
+    verify.set_defaults(func=_cmd_verify)
 
     query = sub.add_parser("query", help="SQL (DuckDB) over a run's tables")
     query.add_argument("run", help="run directory, run id (prefix) or 'last'")

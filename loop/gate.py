@@ -9,12 +9,15 @@ Input is one value per run per SLI, baseline and candidate runs interleaved. Per
   Otherwise UNKNOWN, which becomes INCONCLUSIVE at the final look.
 * **guard** ``SLI regresses <= Y``: REGRESSED if the test in the worsening direction gives
   p < alpha_look and the ratio is at or beyond 1 + Y (1 - Y when higher is better).
-  HELD if the interval rules a regression of Y out, or at the final look when no
-  significant regression of Y was found. UNKNOWN (run more) only while looks remain,
-  so noise alone can cost runs but never turns a verify inconclusive.
+  HELD if the interval rules a regression of Y out, if the estimate is within the
+  tolerance (not significant, ratio short of 1 + Y), or at the final look when no
+  significant regression of Y was found. UNKNOWN (run more) only while the estimate is
+  beyond the tolerance without significance and looks remain, so a noisy guard costs
+  runs only when it looks like a regression, and never turns a verify inconclusive.
+  Every look re-tests a HELD guard for a significant regression.
 * MISSING when either side has no finite value: never a pass.
 
-Sequential looks (:class:`SequentialPlan`) at n = 5, 10, 15, 20 runs per side split alpha
+Sequential looks (:class:`SequentialPlan`, e.g. n = 5, 10, 15, 20 runs per side) split alpha
 evenly (Bonferroni: alpha_look = alpha / k_max). Simple and conservative: the chance of
 any false IMPROVED (or REGRESSED) over all looks is at most alpha. The interval uses
 confidence 1 - 2 * alpha_look, so each of its tails matches the one-sided test. With the
@@ -114,6 +117,11 @@ class SequentialPlan:
         if decision.outcome != "continue" or self.is_final(decision.look_index):
             return None
         return self.looks[decision.look_index + 1]
+
+
+#: the plan `cleanloop verify` uses unless told otherwise: looks at 6, 10, 14, 18 runs per
+#: side (6 vs 6 is the smallest sample whose exact test can reach alpha / 4)
+DEFAULT_PLAN = SequentialPlan(initial_runs=6, step=4, max_runs=18, alpha=0.01)
 
 
 @dataclass(frozen=True)
@@ -266,6 +274,8 @@ def _classify_guard(
         return Classification.REGRESSED, f"{ev} < {alpha:.2g} and ratio {op} {threshold:.3g}"
     if (lo > threshold) if higher else (hi < threshold):
         return Classification.HELD, f"{ev}: CI rules out ratio {op} {threshold:.3g}"
+    if not beyond:
+        return Classification.HELD, f"{ev}: estimate within tolerance, no significant regression"
     if final:
         return Classification.HELD, f"{ev}: no significant regression by the last look"
     return Classification.UNKNOWN, f"{ev}: regression not ruled out yet, more runs needed"

@@ -13,7 +13,7 @@ from loop.progress import Progress
 from loop.scenario import Scenario
 from loop.session import Repetition, Session
 from loop.sli import RunData, default_registry
-from loop.store import RunStore
+from loop.store import RunStore, arrow_table
 from loop.verdict import build_verdict
 
 if TYPE_CHECKING:
@@ -57,6 +57,14 @@ def run_data(store: RunStore, reps: list[Repetition]) -> list[RunData]:
                     exit_code=r.exit_code,
                     tables={n: f[f["repeat"] == r.repeat] for n, f in frames.items()})
             for r in reps]
+
+
+def repetition_data(rep: Repetition) -> RunData:
+    """RunData straight from a repetition's columns (no store round trip)."""
+    tables = {n: arrow_table(n, rep.tables.get(n, {})).to_pandas()
+              for n in ("spans", "logs", "metrics", "browser")}
+    return RunData(repeat=rep.repeat, steps=rep.steps, startup_ms=rep.startup_ms,
+                   crashed=rep.crashed, exit_code=rep.exit_code, tables=tables)
 
 
 def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, repeat: int,

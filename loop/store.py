@@ -68,29 +68,30 @@ class RunStore:
 
     def write_tables(self) -> dict[str, Path]:
         out = {}
-        for name, schema in TABLES.items():
-            cols = self._columns.get(name, {})
-            n = max((len(v) for v in cols.values()), default=0)
-            arrays = [pa.array(cols.get(f.name, [None] * n), type=f.type) for f in schema]
+        for name in TABLES:
             path = self.dir / f"{name}.parquet"
-            pq.write_table(pa.Table.from_arrays(arrays, schema=schema), path)
+            pq.write_table(arrow_table(name, self._columns.get(name, {})), path)
             out[name] = path
         return out
 
     def frame(self, name: str) -> pd.DataFrame:
         """The table as a DataFrame: from memory while running, from parquet afterwards."""
-        schema = TABLES[name]
         if name in self._columns or not (self.dir / f"{name}.parquet").exists():
-            cols = self._columns.get(name, {})
-            n = max((len(v) for v in cols.values()), default=0)
-            arrays = [pa.array(cols.get(f.name, [None] * n), type=f.type) for f in schema]
-            return pa.Table.from_arrays(arrays, schema=schema).to_pandas()
+            return arrow_table(name, self._columns.get(name, {})).to_pandas()
         return pq.read_table(self.dir / f"{name}.parquet").to_pandas()
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.dir / name
         path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
         return path
+
+
+def arrow_table(name: str, cols: Mapping[str, list[Any]]) -> pa.Table:
+    """Columns as an Arrow table with the documented schema (missing columns are null)."""
+    schema = TABLES[name]
+    n = max((len(v) for v in cols.values()), default=0)
+    arrays = [pa.array(cols.get(f.name, [None] * n), type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def resolve_run(root: Path, ref: str) -> Path:

@@ -9,6 +9,7 @@ from loop.evaluation import CheckResult
 from loop.session import Repetition
 from loop.units import format_ms
 
+
 def step_failures(reps: list[Repetition]) -> list[dict[str, Any]]:
     """Failed steps and crashes as failed check entries (kind zero: must never happen)."""
     out: list[dict[str, Any]] = []

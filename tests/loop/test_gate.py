@@ -217,7 +217,15 @@ def test_guard_noise_alone_ends_held_not_inconclusive() -> None:
     gb, gc = lognormal(rng, 100.0, 0.10, 20), lognormal(rng, 100.0, 0.10, 20)
     d = decide([guard(gb, gc)], PLAN, PLAN.k_max - 1)
     assert d.comparisons[0].classification == C.HELD and d.outcome == "accept"
-    assert decide([guard(gb[:10], gc[:10])], PLAN, 1).outcome == "continue"
+    # within tolerance and not significant: held at once, no extra runs
+    assert decide([guard(gb[:10], gc[:10])], PLAN, 1).outcome == "accept"
+    # an estimate beyond tolerance without significance asks for more runs, then holds
+    noisy = lognormal(rng, 100.0, 0.30, 10)
+    slower = [v * 1.08 for v in noisy[::-1]]
+    early = decide([guard(noisy, slower)], PLAN, 1)
+    assert early.comparisons[0].classification == C.UNKNOWN and early.outcome == "continue"
+    assert early.comparisons[0].ratio == pytest.approx(1.08)
+    assert decide([guard(noisy, slower)], PLAN, PLAN.k_max - 1).outcome == "accept"
 
 
 def test_higher_is_better() -> None:
@@ -237,14 +245,15 @@ def test_higher_is_better() -> None:
 def test_decided_items_are_kept_but_failures_are_not() -> None:
     rng = np.random.default_rng(23)
     b, c = lognormal(rng, 100.0, 0.02, 10), lognormal(rng, 80.0, 0.02, 10)
-    gb = lognormal(rng, 100.0, 0.2, 10)
-    first = decide([target(b, c), guard(gb, gb[::-1])], PLAN, 1)
+    gb = lognormal(rng, 100.0, 0.3, 10)
+    gc = [v * 1.08 for v in gb[::-1]]  # beyond the 5% tolerance, far from significant
+    first = decide([target(b, c), guard(gb, gc)], PLAN, 1)
     assert [x.classification for x in first.comparisons] == [C.IMPROVED, C.UNKNOWN]
     # the target's fresh evidence is now weak, but it was decided at look 1
-    weak = decide([target(b[:3], c[:3]), guard(gb, gb[::-1])], PLAN, 2, first)
+    weak = decide([target(b[:3], c[:3]), guard(gb, gc)], PLAN, 2, first)
     assert weak.comparisons[0].classification == C.IMPROVED
     assert weak.comparisons[0].look_index == 1 and weak.outcome == "continue"
-    lost = decide([target([], c), guard(gb, gb[::-1])], PLAN, 2, first)
+    lost = decide([target([], c), guard(gb, gc)], PLAN, 2, first)
     assert lost.comparisons[0].classification == C.MISSING and lost.outcome == "reject"
 
 

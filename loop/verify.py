@@ -1,0 +1,144 @@
+"""`cleanloop verify`: baseline and candidate, interleaved, each in its own git worktree.
+
+    scenario + checks from the BASE revision -> worktrees (baseline, candidate [+ patch])
+    -> one warm-up run per side (discarded) -> runs in ABBA order, one value per SLI per run
+    -> the gate looks after each batch (sequential plan) -> accept | reject | inconclusive
+
+Absolute and zero-count checks are judged on the candidate (median; every run).
+A candidate that fails to boot or crashes is rejected with the reason; a baseline that
+fails to boot is an infrastructure error. Worktrees are removed on every exit path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loop.errors import LaunchError, UsageError
+from loop.evaluation import CheckResult, evaluate_checks
+from loop.gate import DEFAULT_PLAN, GateDecision, SequentialPlan, decide
+from loop.git import read_file_at, repo_relative, resolve_commit
+from loop.progress import Progress
+from loop.runner import browser_for, repetition_data
+from loop.scenario import Scenario, load_scenario
+from loop.session import Repetition, Session
+from loop.sli import RunData, SliRegistry, default_registry
+from loop.store import RunStore
+from loop.verify_items import Item, expand, gate_inputs, planned_items
+from loop.worktree import Worktree, WorktreeManager
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class Side:
+    label: str                       # baseline | candidate
+    worktree: Worktree
+    store: RunStore
+    session: Session
+    runs: list[RunData] = field(default_factory=list)
+    reps: list[Repetition] = field(default_factory=list)
+
+
+@dataclass
+class VerifyResult:
+    outcome: str                     # accept | reject | inconclusive
+    reason: str
+    scenario: Scenario
+    decision: GateDecision | None
+    checks: list[CheckResult]
+    step_failures: list[str]
+    run_dir: Path
+    verdict: dict[str, Any]
+    candidate_diff: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    scenario_path: Path
+    base: str
+    candidate: str | None = None
+    patch: Path | None = None
+    plan: SequentialPlan = DEFAULT_PLAN
+    warmup: int = 1
+
+
+def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path) -> tuple[Scenario, str]:
+    """The scenario as committed at the base revision (never the candidate's copy)."""
+    rel = repo_relative(repo, scenario_path.resolve())
+    text = read_file_at(repo, base_sha, rel)
+    return load_scenario(scenario_path, text=text), rel
+
+
+class Verifier:
+    def __init__(self, repo: Path, state_root: Path, progress: Progress, env: Mapping[str, str],
+                 registry: SliRegistry | None = None,
+                 prepare_candidate: Callable[[Worktree], None] | None = None) -> None:
+        self.repo = repo
+        self.state_root = state_root
+        self.progress = progress
+        self.env = env
+        self.registry = registry or default_registry()
+        self.prepare_candidate = prepare_candidate
+
+    def verify(self, req: VerifyRequest) -> VerifyResult:
+        base_sha = resolve_commit(self.repo, req.base)
+        cand_sha = resolve_commit(self.repo, req.candidate) if req.candidate else base_sha
+        if req.patch is not None and not req.patch.exists():
+            raise UsageError(f"no such patch file: {req.patch}")
+        scenario, rel = load_base_scenario(self.repo, base_sha, req.scenario_path)
+        top = RunStore.create(self.state_root, f"verify-{scenario.name}")
+        (top.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
+        with WorktreeManager(self.repo) as wm, browser_for(scenario, self.env) as browser:
+            self.progress.phase(f"verify {scenario.name}: creating worktrees")
+            base_wt = wm.create(base_sha, "baseline")
+            cand_wt = wm.create(cand_sha, "candidate")
+            if req.patch is not None:
+                cand_wt.apply_patch(req.patch)
+            if self.prepare_candidate is not None:
+                self.prepare_candidate(cand_wt)
+            diff = cand_wt.diff()
+            sides = [self._side(scenario, rel, wt, top, browser) for wt in (base_wt, cand_wt)]
+            from loop.verify_run import Interleaving
+
+            result = Interleaving(self, scenario, sides, req).run()
+            result.candidate_diff = diff
+            return result
+
+    def _side(self, scenario: Scenario, rel: str, wt: Worktree, top: RunStore,
+              browser: Any) -> Side:
+        store = RunStore(top.dir / wt.label)
+        for sub in ("screenshots", "dom", "traces"):
+            (store.dir / sub).mkdir(parents=True, exist_ok=True)
+        project_dir = (wt.path / rel).parent
+        session = Session(scenario, project_dir, store, self.progress, self.env, browser)
+        return Side(wt.label, wt, store, session)
+
+    def run_once(self, side: Side, index: int, keep: bool = True) -> Repetition:
+        try:
+            rep = side.session.run(index)
+        except LaunchError as exc:
+            if side.label != "baseline":
+                raise
+            raise LaunchError(f"the baseline ({side.worktree.commit[:12]}) did not boot, so "
+                              f"there is nothing to compare against: {exc}") from exc
+        if keep:
+            side.store.add(index, rep.tables)
+            side.reps.append(rep)
+            side.runs.append(repetition_data(rep))
+        return rep
+
+    def check_candidate(self, scenario: Scenario, cand: Side) -> list[CheckResult]:
+        return evaluate_checks(self.registry, scenario.checks, cand.runs)
+
+    def gate(self, items: list[Item], sides: list[Side], plan: SequentialPlan, look: int,
+             previous: GateDecision | None) -> GateDecision:
+        base, cand = sides
+        expanded = expand(items, base.runs)
+        return decide(gate_inputs(self.registry, expanded, base.runs, cand.runs), plan, look,
+                      previous)
+
+
+__all__ = ["DEFAULT_PLAN", "Side", "VerifyRequest", "VerifyResult", "Verifier", "planned_items"]

@@ -1,0 +1,90 @@
+"""What the gate compares: targets, guards, and the default guards, as per-run values.
+
+Every SLI the scenario's checks use is guarded by default at DEFAULT_GUARD_TOLERANCE
+unless a target or guard already covers it. A guard on a span glob (`span(*).p95`)
+is expanded into one guard per span name seen in the baseline runs, so a patch that
+slows down another route is caught by name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from loop.checks import Check, Segment, SliRef
+from loop.gate import GateInput
+from loop.scenario import Scenario
+from loop.sli import RunData, SliRegistry
+
+#: tolerance of the guards cleanloop adds for every SLI used by a check
+DEFAULT_GUARD_TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class Item:
+    role: str                # target | guard
+    ref: SliRef
+    required: float
+    source: str              # the text as written (or "default guard for ...")
+    higher_is_better: bool = False
+
+
+def planned_items(scenario: Scenario) -> list[Item]:
+    items = [Item("target", c.sli, c.threshold, c.text) for c in scenario.targets]
+    items += [Item("guard", c.sli, c.threshold, c.text) for c in scenario.guards]
+    covered = {i.ref.text for i in items}
+    for check in scenario.checks:
+        # zero-count checks hold in every candidate run already; no ratio to guard
+        if check.kind == "zero" or check.sli.text in covered:
+            continue
+        covered.add(check.sli.text)
+        items.append(Item("guard", check.sli, DEFAULT_GUARD_TOLERANCE,
+                          f"{check.sli.text} regresses <= {DEFAULT_GUARD_TOLERANCE:.0%} "
+                          f"(default guard for '{check.text}')",
+                          higher_is_better=_higher_is_better(check)))
+    return items
+
+
+def _higher_is_better(check: Check) -> bool:
+    return check.op in (">", ">=")
+
+
+def expand(items: Sequence[Item], baseline: Sequence[RunData]) -> list[Item]:
+    """Expand span-glob guards into one guard per span name seen in the baseline."""
+    out: list[Item] = []
+    for item in items:
+        seg = item.ref.segments[0]
+        glob = seg.args[0] if seg.args else "*"
+        if item.role != "guard" or item.ref.root not in ("span", "spans") or not any(
+                c in glob for c in "*?["):
+            out.append(item)
+            continue
+        names: set[str] = set()
+        for run in baseline:
+            names.update(str(n) for n in run.frame("spans")["name"].dropna().unique())
+        for name in sorted(n for n in names if fnmatch.fnmatchcase(n, glob)):
+            segments = (replace(seg, args=(name,)),) + item.ref.segments[1:]
+            text = f'{seg.name}("{name}")' + "".join(
+                f".{_text(s)}" for s in item.ref.segments[1:])
+            out.append(replace(item, ref=SliRef(segments, text),
+                               source=f"{item.source} [{name}]"))
+    return out
+
+
+def _text(seg: Segment) -> str:
+    return seg.name
+
+
+def gate_inputs(registry: SliRegistry, items: Sequence[Item], baseline: Sequence[RunData],
+                candidate: Sequence[RunData]) -> list[GateInput]:
+    def values(runs: Sequence[RunData], item: Item) -> list[float]:
+        # a run without data is NaN: the gate drops and reports it; all-NaN is MISSING
+        return [math.nan if v is None else v for v in (registry.evaluate(r, item.ref)
+                                                        for r in runs)]
+
+    return [GateInput(sli=i.ref.text, source=i.source, role="target" if i.role == "target"
+                      else "guard", required=i.required, baseline=values(baseline, i),
+                      candidate=values(candidate, i), higher_is_better=i.higher_is_better)
+            for i in items]

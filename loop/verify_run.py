@@ -1,0 +1,116 @@
+"""The interleaved A/B loop of `cleanloop verify` and its verdict.
+
+Runs go in ABBA order (A B, then B A, ...) so that drift and order effects hit both
+sides equally. After each batch the gate looks; zero-count checks failing on the
+candidate, a candidate that cannot boot, or a crash end the verify at once (reject).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from loop.errors import LaunchError
+from loop.evaluation import CheckResult
+from loop.gate import GateDecision
+from loop.verdict import step_failures
+from loop.verify_items import planned_items
+
+if TYPE_CHECKING:
+    from loop.scenario import Scenario
+    from loop.verify import Side, Verifier, VerifyRequest, VerifyResult
+
+logger = logging.getLogger(__name__)
+
+
+class Interleaving:
+    def __init__(self, verifier: Verifier, scenario: Scenario, sides: list[Side],
+                 req: VerifyRequest) -> None:
+        self.v = verifier
+        self.scenario = scenario
+        self.sides = sides
+        self.req = req
+        self.items = planned_items(scenario)
+        self.decision: GateDecision | None = None
+        self.checks: list[CheckResult] = []
+        self.stop_reason = ""
+
+    def _phase(self, side: str, k: int, n: int) -> None:
+        estimate = ""
+        if self.decision is not None:
+            parts = [f"{c.sli} ×{c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]"
+                     for c in self.decision.comparisons if c.role == "target"]
+            estimate = " | " + "; ".join(parts) if parts else ""
+        remaining = self.req.plan.max_runs - min(len(s.runs) for s in self.sides)
+        self.v.progress.phase(f"verify {self.scenario.name}: {side} run {k}/{n}{estimate} | "
+                              f"at most {remaining} more runs per side")
+
+    def _run(self, side: Side, index: int, keep: bool = True) -> str:
+        """One run of one side; a reason to reject when the candidate breaks, else ''."""
+        try:
+            rep = self.v.run_once(side, index, keep)
+        except LaunchError as exc:
+            if side is self.sides[0]:
+                raise
+            return f"the candidate failed to boot: {exc}"
+        if side is self.sides[1] and rep.crashed:
+            return f"the candidate crashed during run {index + 1} (exit code {rep.exit_code})"
+        return ""
+
+    def run(self) -> VerifyResult:
+        base, cand = self.sides
+        for i in range(self.req.warmup):
+            for side in (base, cand):
+                self._phase(f"{side.label} warm-up", i + 1, self.req.warmup)
+                if why := self._run(side, -1 - i, keep=False):
+                    return self._finish("reject", why)
+        look = 0
+        while (n := self.req.plan.next_n(self.decision)) is not None:
+            while len(cand.runs) < n:
+                order = (base, cand) if len(cand.runs) % 2 == 0 else (cand, base)
+                for side in order:
+                    self._phase(side.label, len(side.runs) + 1, n)
+                    if why := self._run(side, len(side.runs)):
+                        return self._finish("reject", why)
+            self.checks = self.v.check_candidate(self.scenario, cand)
+            zero_failed = [c.check.text for c in self.checks
+                           if c.check.kind == "zero" and not c.ok]
+            broken = self._candidate_step_failures()
+            self.decision = self.v.gate(self.items, self.sides, self.req.plan, look,
+                                        self.decision)
+            if zero_failed or broken:
+                return self._finish("reject", "the candidate fails: "
+                                    + "; ".join(zero_failed + broken))
+            look += 1
+        return self._finish(*self._outcome())
+
+    def _candidate_step_failures(self) -> list[str]:
+        return [f"{f['check']}: {f['note']}" for f in step_failures(self.sides[1].reps)]
+
+    def _outcome(self) -> tuple[str, str]:
+        assert self.decision is not None
+        failed = [c.check.text for c in self.checks if not c.ok]
+        if failed:
+            return "reject", "checks fail on the candidate: " + "; ".join(failed)
+        return self.decision.outcome, self.decision.reason
+
+    def _finish(self, outcome: str, reason: str) -> VerifyResult:
+        from loop.verify import VerifyResult
+        from loop.verify_report import build_verify_verdict
+
+        for side in self.sides:
+            side.store.write_tables()
+        run_dir = self.sides[0].store.dir.parent
+        verdict = build_verify_verdict(self.scenario, self.sides, self.decision, self.checks,
+                                       outcome, reason)
+        (run_dir / "verdict.json").write_text(_dumps(verdict), encoding="utf-8")
+        return VerifyResult(outcome=outcome, reason=reason, scenario=self.scenario,
+                            decision=self.decision, checks=self.checks,
+                            step_failures=self._candidate_step_failures(), run_dir=run_dir,
+                            verdict=verdict)
+
+
+def _dumps(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, default=str) + "\n"
