@@ -15,6 +15,7 @@ OTEL_BSP_SCHEDULE_DELAY = "OTEL_BSP_SCHEDULE_DELAY"
 OTEL_BLRP_SCHEDULE_DELAY = "OTEL_BLRP_SCHEDULE_DELAY"
 OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
 OTEL_TRACES_SAMPLER = "OTEL_TRACES_SAMPLER"
+OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
 PORT = "PORT"
 
 #: export intervals short enough for a test run (milliseconds)
@@ -30,5 +31,6 @@ def telemetry_env(endpoint: str, service: str, port: int) -> dict[str, str]:
         OTEL_BLRP_SCHEDULE_DELAY: FAST_EXPORT_MS,
         OTEL_METRIC_EXPORT_INTERVAL: FAST_EXPORT_MS,
         OTEL_TRACES_SAMPLER: "always_on",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "2",
         PORT: str(port),
     }

@@ -78,9 +78,10 @@ def browser_evidence(runs: list[RunData]) -> dict[str, Any]:
     if df.empty:
         return {}
     out: dict[str, Any] = {}
-    console = df[(df["kind"] == "console") & (df["level"] == "error")]
+    console = df[df["kind"].isin(["console", "pageerror"]) & (df["level"] == "error")]
     if not console.empty:
-        out["console_errors"] = [{"text": _clip(r.text), "location": r.location or ""}
+        out["console_errors"] = [{"text": _clip(("Uncaught " if r.kind == "pageerror" else "")
+                                                + str(r.text)), "location": r.location or ""}
                                  for r in console.head(MAX_ITEMS).itertuples()]
     page = df[df["kind"] == "pageerror"]
     if not page.empty:

@@ -212,8 +212,13 @@ class _Validator:
         if name is None:
             name = _default_step_name(kind, params)
         line = self.loc.line(keys) or 0
-        return Step(kind=kind, index=index, line=line, name=str(name), params=params,
+        step = Step(kind=kind, index=index, line=line, name=str(name), params=params,
                     source=self.loc.path)
+        if kind == "browser":
+            from probes.browser_steps import parse_step
+
+            parse_step(step)  # ScenarioError naming the file, line and field
+        return step
 
     def checks(self, value: Any, role: str) -> tuple[Check, ...]:
         keys: KeyPath = (role + "s",)

@@ -64,15 +64,11 @@ class SliRegistry:
 
 
 def default_registry() -> SliRegistry:
-    from loop import sli_telemetry
+    from loop import sli_browser, sli_telemetry
 
     registry = SliRegistry()
     sli_telemetry.register(registry)
-    try:  # TEMP until sli_browser lands
-        from loop import sli_browser
-        sli_browser.register(registry)
-    except ImportError:
-        pass
+    sli_browser.register(registry)
     return registry
 
 

@@ -1,6 +1,7 @@
 """Browser SLIs over the `browser` table (probes.browser_recorder) and the step results.
 
     console.errors   console.warnings   console(level >= warning).count
+                     (console.errors counts uncaught page errors too, as DevTools shows them)
     console("checkout*", url ~ "/cart").count
     page.errors                                   uncaught page errors (and page crashes)
     requests.count   requests(status >= 400).count   requests.errors   requests.failed
@@ -89,8 +90,12 @@ def _filtered(df: pd.DataFrame, filters: Sequence[Filter], ref: SliRef,
 def console_sli(run: RunData, ref: SliRef) -> float | None:
     what = tail_name(ref, ("errors", "warnings", "count"))
     pattern = _pattern(ref, "text pattern")
-    df = _filtered(_kind(run, "console"), ref.segments[0].filters, ref,
-                   ("level", *_TEXT_FIELDS))
+    rows = _kind(run, "console")
+    if what == "errors":
+        # as the DevTools console shows them: console.error calls, failed resource loads
+        # and uncaught exceptions ("Uncaught TypeError: ...")
+        rows = pd.concat([rows, _kind(run, "pageerror")])
+    df = _filtered(rows, ref.segments[0].filters, ref, ("level", *_TEXT_FIELDS))
     df = _where(df, "text", lambda v: _matches(v, pattern))
     if what == "errors":
         df = df[df["level"] == "error"]

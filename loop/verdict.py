@@ -17,6 +17,7 @@ def step_failures(reps: list[Repetition]) -> list[dict[str, Any]]:
         for s in rep.steps:
             if not s.ok:
                 out.append({"check": f"step #{s.index} ({s.name})", "kind": "zero", "role": "check",
+                            "step": s.index,
                             "value": None, "threshold": None, "ok": False, "repeat": rep.repeat,
                             "note": s.message, "evidence": s.evidence})
         if rep.crashed:
@@ -69,7 +70,7 @@ def summary_lines(verdict: dict[str, Any]) -> list[str]:
              f"{verdict['artifacts']['run_dir']})"]
     for c in verdict["checks"]:
         mark = "✓" if c["ok"] else "✗"
-        value = format_value(c["value"], c.get("unit", ""))
+        value = "failed" if "step" in c else format_value(c["value"], c.get("unit", ""))
         extra = ""
         if c.get("worst") is not None and n > 1 and c["kind"] == "absolute":
             extra = f" (worst {format_value(c['worst'], c.get('unit', ''))})"
@@ -92,7 +93,7 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
         out.append(f"{t['count']}× [{t['level']}] {t['message']}{tid}")
     for e in ev.get("console_errors", [])[:3]:
         out.append(f"console error: {e['text']} at {e['location']}")
-    for e in ev.get("page_errors", [])[:3]:
+    for e in [] if ev.get("console_errors") else ev.get("page_errors", [])[:3]:
         out.append(f"page error: {e['text']} at {e['location']}")
     for r in ev.get("failed_requests", [])[:3]:
         out.append(f"failed request: {r['method']} {r['url']} {r['status'] or r['failure']}")

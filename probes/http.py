@@ -130,8 +130,9 @@ def run_load_step(client: httpx.Client, step: Step) -> StepResult:
     bad = {k: v for k, v in statuses.items() if not (k.isdigit() and _status_ok(p, int(k)))}
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else \
         latencies * 99
-    evidence = {"requests": len(latencies), "statuses": statuses, "rps": len(latencies) /
-                max(wall_ms / 1000, 1e-9), "p50_ms": q[49], "p95_ms": q[94], "max_ms": max(latencies)}
+    evidence = {"requests": len(latencies), "statuses": statuses,
+                "rps": len(latencies) / max(wall_ms / 1000, 1e-9),
+                "p50_ms": q[49], "p95_ms": q[94], "max_ms": max(latencies)}
     ok = not bad
     msg = "" if ok else (f"{step.where()}: {sum(bad.values())} of {total} {method} "
                          f"{p.get('path', '/')} requests failed: {bad}")
