@@ -59,3 +59,6 @@ def no_orphan_processes() -> Iterator[None]:
             break
         time.sleep(POLL_INTERVAL_S)
     assert not left, "the test left child processes running:\n" + _describe(left)
+
+
+from tests.repo_state import git_env  # noqa: E402,F401  (fixture shared by the git tests)

@@ -1,0 +1,103 @@
+"""`cleanloop verify` on the real shop app in two worktrees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from loop.cli import main
+from tests.repo_state import assert_no_worktrees, snapshot
+from tests.shop_repo import fix, make_patch, seeded_shop
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+    repo = seeded_shop(tmp_path / "shop")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(["verify", "checkout-perf.yaml", "--base", "HEAD", "--json", *args])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def relative(verdict: dict, role: str) -> list[dict]:
+    return [c for c in verdict["checks"] if c["kind"] == "relative" and c["role"] == role]
+
+
+def test_real_n_plus_one_fix_is_accepted_and_the_user_tree_is_untouched(
+        shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(shop)
+    code, verdict = verify(capsys, "--patch", str(fix("checkout-n-plus-one.patch")))
+    assert (code, verdict["verdict"]) == (0, "accept"), verdict["reason"]
+    [target] = relative(verdict, "target")
+    assert target["classification"] == "improved"
+    ev = target["evidence"]
+    assert ev["ratio"] < 0.8 and ev["ci"][1] is not None and ev["p_value"] < ev["alpha_look"]
+    assert ev["n_baseline"] == ev["n_candidate"] >= 6
+    # the scenario came from the base revision, not the user's edited copy (< 1ms)
+    checks = [c for c in verdict["checks"] if c["kind"] == "absolute"]
+    assert checks and checks[0]["threshold"] == 25.0 and checks[0]["ok"]
+    run_dir = Path(verdict["artifacts"]["run_dir"])
+    assert (run_dir / "verdict.json").exists()
+    assert (run_dir / "candidate" / "spans.parquet").exists()
+    assert snapshot(shop) == before
+    assert_no_worktrees(shop)
+
+
+def test_wrong_fix_is_never_accepted(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = snapshot(shop)
+    code, verdict = verify(capsys, "--patch", str(fix("checkout-wrong.patch")))
+    assert code in (1, 4) and verdict["verdict"] in ("reject", "inconclusive")
+    [target] = relative(verdict, "target")
+    assert target["classification"] in ("not_improved", "inconclusive")
+    assert snapshot(shop) == before
+    assert_no_worktrees(shop)
+
+
+def test_fix_that_slows_another_route_is_rejected_by_a_guard(
+        shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    slow_products = make_patch(tmp_path, {"app/api.py": (
+        "        return jsonify(catalog.list_products(conn))",
+        "        for _ in range(40):  # recompute the listing for 'freshness'\n"
+        "            listing = catalog.list_products(conn)\n"
+        "        return jsonify(listing)")}, base_fix="checkout-n-plus-one.patch")
+    code, verdict = verify(capsys, "--patch", str(slow_products))
+    assert (code, verdict["verdict"]) == (1, "reject")
+    guards = {g["evidence"]["sli"]: g for g in relative(verdict, "guard")}
+    guard = guards['span("GET /api/products").p95']
+    assert guard["classification"] == "regressed" and not guard["ok"]
+    assert "GET /api/products" in verdict["reason"]
+
+
+def test_candidate_that_crashes_at_boot_is_rejected_with_the_reason(
+        shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = make_patch(tmp_path, {"app/api.py": (
+        '@bp.get("/api/products")\n',
+        'raise RuntimeError("config key SHOP_DB missing")\n\n\n@bp.get("/api/products")\n')})
+    before = snapshot(shop)
+    code, verdict = verify(capsys, "--patch", str(broken))
+    assert (code, verdict["verdict"]) == (1, "reject")
+    assert "candidate failed to boot" in verdict["reason"]
+    assert "config key SHOP_DB missing" in verdict["reason"]
+    assert snapshot(shop) == before
+    assert_no_worktrees(shop)
+
+
+def test_patch_that_does_not_apply_is_a_clear_error(
+        shop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.patch"
+    bad.write_text("--- a/app/nope.py\n+++ b/app/nope.py\n@@ -1 +1 @@\n-x\n+y\n")
+    assert main(["verify", "checkout-perf.yaml", "--patch", str(bad)]) == 3
+    assert "bad.patch" in capsys.readouterr().err
+    assert_no_worktrees(shop)
+
+
+def test_verify_needs_one_candidate(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "checkout-perf.yaml"]) == 2
+    assert "exactly one of --candidate REF or --patch FILE" in capsys.readouterr().err
