@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from collectors import schema
 from collectors.base import BoundedIntake, Columns
 from collectors.otlp_decode import (
     JSON,
@@ -35,7 +36,6 @@ from collectors.otlp_decode import (
     decode_traces,
     payload_format,
 )
-from collectors.schema import TABLES
 from loop.errors import CollectorError
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class _Refusal:
 
 
 def _empty_table(table: str) -> Columns:
-    return {f.name: [] for f in TABLES[table] if f.name != "repeat"}
+    return {f.name: [] for f in schema.TABLES[table] if f.name != "repeat"}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -6,77 +6,105 @@ Every collector emits column batches whose keys are a subset of these.
 
 from __future__ import annotations
 
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
-SPANS = pa.schema([
-    ("trace_id", pa.string()),        # 32 hex chars
-    ("span_id", pa.string()),         # 16 hex chars
-    ("parent_span_id", pa.string()),  # "" for a root span
-    ("name", pa.string()),
-    ("kind", pa.string()),            # SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER, UNSPECIFIED
-    ("service", pa.string()),         # resource service.name
-    ("start_ns", pa.int64()),
-    ("end_ns", pa.int64()),
-    ("duration_ms", pa.float64()),
-    ("status", pa.string()),          # UNSET, OK, ERROR
-    ("status_message", pa.string()),
-    ("attributes", pa.string()),      # JSON object
-    ("events", pa.string()),          # JSON list of {name, ts_ns, attributes}
-    ("repeat", pa.int32()),           # which repetition of the scenario (0-based)
-])
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-LOGS = pa.schema([
-    ("ts_ns", pa.int64()),
-    ("source", pa.string()),          # otlp | stdout | stderr
-    ("level", pa.string()),           # trace, debug, info, warning, error, critical
-    ("severity_number", pa.int32()),  # OTLP severity number (1..24), 0 when unknown
-    ("message", pa.string()),
-    ("trace_id", pa.string()),        # "" when unknown
-    ("span_id", pa.string()),
-    ("service", pa.string()),
-    ("attributes", pa.string()),      # JSON object
-    ("repeat", pa.int32()),
-])
+# Column specs as (name, arrow type name); the pyarrow schemas are built on first use
+# (module __getattr__ below) so that importing the collectors stays cheap.
+_SPECS: dict[str, list[tuple[str, str]]] = {}
+_SPECS["spans"] = [
+    ("trace_id", "string"),        # 32 hex chars
+    ("span_id", "string"),         # 16 hex chars
+    ("parent_span_id", "string"),  # "" for a root span
+    ("name", "string"),
+    ("kind", "string"),            # SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER, UNSPECIFIED
+    ("service", "string"),         # resource service.name
+    ("start_ns", "int64"),
+    ("end_ns", "int64"),
+    ("duration_ms", "float64"),
+    ("status", "string"),          # UNSET, OK, ERROR
+    ("status_message", "string"),
+    ("attributes", "string"),      # JSON object
+    ("events", "string"),          # JSON list of {name, ts_ns, attributes}
+    ("repeat", "int32"),           # which repetition of the scenario (0-based)
+]
 
-METRICS = pa.schema([
-    ("ts_ns", pa.int64()),
-    ("source", pa.string()),          # otlp | prometheus
-    ("name", pa.string()),            # metric family name, e.g. http_request_duration_seconds
-    ("sample", pa.string()),          # sample name, e.g. ..._bucket, ..._sum, ..._count, or = name
-    ("type", pa.string()),            # counter, gauge, histogram, summary, unknown
-    ("labels", pa.string()),          # JSON object (without "le")
-    ("le", pa.float64()),             # histogram bucket upper bound (cumulative); NaN otherwise
-    ("value", pa.float64()),
-    ("repeat", pa.int32()),
-])
+_SPECS["logs"] = [
+    ("ts_ns", "int64"),
+    ("source", "string"),          # otlp | stdout | stderr
+    ("level", "string"),           # trace, debug, info, warning, error, critical
+    ("severity_number", "int32"),  # OTLP severity number (1..24), 0 when unknown
+    ("message", "string"),
+    ("trace_id", "string"),        # "" when unknown
+    ("span_id", "string"),
+    ("service", "string"),
+    ("attributes", "string"),      # JSON object
+    ("repeat", "int32"),
+]
 
-BROWSER = pa.schema([
-    ("ts_ns", pa.int64()),
-    ("kind", pa.string()),            # console, pageerror, request, requestfailed, vital,
+_SPECS["metrics"] = [
+    ("ts_ns", "int64"),
+    ("source", "string"),          # otlp | prometheus
+    ("name", "string"),            # metric family name, e.g. http_request_duration_seconds
+    ("sample", "string"),          # sample name, e.g. ..._bucket, ..._sum, ..._count, or = name
+    ("type", "string"),            # counter, gauge, histogram, summary, unknown
+    ("labels", "string"),          # JSON object (without "le")
+    ("le", "float64"),             # histogram bucket upper bound (cumulative); NaN otherwise
+    ("value", "float64"),
+    ("repeat", "int32"),
+]
+
+_SPECS["browser"] = [
+    ("ts_ns", "int64"),
+    ("kind", "string"),            # console, pageerror, request, requestfailed, vital,
                                       # navigation, cdp_metrics, step
-    ("level", pa.string()),           # console level (error, warning, info, log, debug)
-    ("text", pa.string()),            # console text / error message / step name
-    ("url", pa.string()),
-    ("method", pa.string()),
-    ("status", pa.int32()),
-    ("duration_ms", pa.float64()),
-    ("size", pa.int64()),
-    ("name", pa.string()),            # vital or metric name (LCP, CLS, FCP, JSHeapUsedSize ...)
-    ("value", pa.float64()),
-    ("location", pa.string()),        # source "url:line:col"
-    ("stack", pa.string()),
-    ("trace_id", pa.string()),        # joined with spans.trace_id via injected traceparent
-    ("step", pa.int32()),             # index of the scenario step that produced it
-    ("attributes", pa.string()),      # JSON object
-    ("repeat", pa.int32()),
-])
+    ("level", "string"),           # console level (error, warning, info, log, debug)
+    ("text", "string"),            # console text / error message / step name
+    ("url", "string"),
+    ("method", "string"),
+    ("status", "int32"),
+    ("duration_ms", "float64"),
+    ("size", "int64"),
+    ("name", "string"),            # vital or metric name (LCP, CLS, FCP, JSHeapUsedSize ...)
+    ("value", "float64"),
+    ("location", "string"),        # source "url:line:col"
+    ("stack", "string"),
+    ("trace_id", "string"),        # joined with spans.trace_id via injected traceparent
+    ("step", "int32"),             # index of the scenario step that produced it
+    ("attributes", "string"),      # JSON object
+    ("repeat", "int32"),
+]
 
-TABLES: dict[str, pa.Schema] = {
-    "spans": SPANS,
-    "logs": LOGS,
-    "metrics": METRICS,
-    "browser": BROWSER,
-}
+_BUILT: dict[str, Any] = {}
+
+
+def _build() -> dict[str, pa.Schema]:
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "int64": pa.int64(), "int32": pa.int32(),
+             "float64": pa.float64()}
+    return {name: pa.schema([(col, types[t]) for col, t in cols])
+            for name, cols in _SPECS.items()}
+
+
+def __getattr__(name: str) -> Any:
+    """SPANS, LOGS, METRICS, BROWSER (pyarrow schemas) and TABLES (name -> schema)."""
+    if name in ("SPANS", "LOGS", "METRICS", "BROWSER", "TABLES"):
+        if not _BUILT:
+            tables = _build()
+            _BUILT.update({k.upper(): v for k, v in tables.items()}, TABLES=tables)
+        return _BUILT[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    SPANS: pa.Schema
+    LOGS: pa.Schema
+    METRICS: pa.Schema
+    BROWSER: pa.Schema
+    TABLES: dict[str, pa.Schema]
 
 LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 LEVEL_RANK = {name: i for i, name in enumerate(LEVELS)}

@@ -69,6 +69,48 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
 
 
+def _cmd_fix(args: argparse.Namespace) -> int:
+    from loop.driver import Driver, FixRequest
+    from loop.errors import UsageError
+    from loop.fix_report import summary_lines
+    from loop.progress import progress_for
+    from loop.repo import git_toplevel, state_root
+    from loop.units import parse_duration_s
+
+    repo = git_toplevel(Path.cwd())
+    if repo is None:
+        raise UsageError("cleanloop fix works inside a git repository")
+    if args.max_iterations < 1:
+        raise UsageError("--max-iterations must be at least 1")
+    try:
+        budget = parse_duration_s(args.budget) if args.budget else None
+        agent_timeout = parse_duration_s(args.agent_timeout)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    req = FixRequest(scenario_path=Path(args.scenario), agent=args.agent, base=args.base,
+                     max_iterations=args.max_iterations, budget_s=budget,
+                     agent_timeout_s=agent_timeout, continue_previous=args.continue_previous,
+                     allow_env=tuple(args.allow_env),
+                     scripted_patches=tuple(Path(p).resolve() for p in args.script_patch))
+    progress = progress_for(args.json)
+    try:
+        result = Driver(repo, state_root(), progress, os.environ).fix(req)
+    finally:
+        progress.close()
+    if args.json:
+        print(json.dumps(json.loads((result.fix_dir / "summary.json").read_text()), indent=2))
+    else:
+        print("\n".join(summary_lines(result)))
+    return EXIT_OK if result.outcome == "fixed" else EXIT_FAIL
+
+
+def _cmd_mcp(args: argparse.Namespace) -> int:
+    from loop.mcp_server import serve
+
+    serve()
+    return EXIT_OK
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     from loop.query import format_table, query_run
     from loop.repo import state_root
@@ -115,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
     verify.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
     verify.set_defaults(func=_cmd_verify)
+
+    fix = sub.add_parser("fix", help="loop a coding agent until the gate accepts its patch")
+    fix.add_argument("scenario", help="the failing scenario (read from the base revision)")
+    fix.add_argument("--agent", required=True,
+                     help="codex | claude | aider | scripted | a shell template using "
+                          "{prompt_file} {worktree} {evidence_dir} {iteration}")
+    fix.add_argument("--base", default="HEAD", help="revision to fix (default: HEAD)")
+    fix.add_argument("--max-iterations", type=int, default=3, help="attempts (default: 3)")
+    fix.add_argument("--budget", help="wall-clock budget, e.g. 30m")
+    fix.add_argument("--agent-timeout", default="15m", help="time limit per agent run")
+    fix.add_argument("--continue", dest="continue_previous", action="store_true",
+                     help="start each attempt from the previous attempt's diff")
+    fix.add_argument("--allow-env", action="append", default=[], metavar="NAME",
+                     help="pass this environment variable through to the agent")
+    fix.add_argument("--script-patch", action="append", default=[], metavar="FILE",
+                     help="for --agent scripted: the patch of each attempt, in order")
+    fix.add_argument("--json", action="store_true", help="print the summary JSON on stdout")
+    fix.set_defaults(func=_cmd_fix)
+
+    mcp = sub.add_parser("mcp", help="MCP server on stdio: run, query, screenshot, verify")
+    mcp.set_defaults(func=_cmd_mcp)
 
     query = sub.add_parser("query", help="SQL (DuckDB) over a run's tables")
     query.add_argument("run", help="run directory, run id (prefix) or 'last'")

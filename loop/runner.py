@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loop.evaluation import evaluate_checks
 from loop.progress import Progress
 from loop.scenario import Scenario
 from loop.session import Repetition, Session
-from loop.sli import RunData, default_registry
 from loop.store import RunStore, arrow_table
-from loop.verdict import build_verdict
+
+if TYPE_CHECKING:
+    from loop.sli import RunData
 
 if TYPE_CHECKING:
     from probes.browser import BrowserSession
@@ -51,7 +52,22 @@ def browser_for(scenario: Scenario, env: Mapping[str, str]) -> Iterator[BrowserS
         session.close()
 
 
+def warm_up_imports() -> threading.Thread:
+    """Import the evaluation stack (pandas, pyarrow) in the background while the app boots."""
+    def work() -> None:
+        import pyarrow.parquet  # noqa: F401
+
+        import loop.evaluation  # noqa: F401
+        import loop.verdict  # noqa: F401
+
+    thread = threading.Thread(target=work, name="cleanloop-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_data(store: RunStore, reps: list[Repetition]) -> list[RunData]:
+    from loop.sli import RunData
+
     frames = {name: store.frame(name) for name in ("spans", "logs", "metrics", "browser")}
     return [RunData(repeat=r.repeat, steps=r.steps, startup_ms=r.startup_ms, crashed=r.crashed,
                     exit_code=r.exit_code,
@@ -61,6 +77,8 @@ def run_data(store: RunStore, reps: list[Repetition]) -> list[RunData]:
 
 def repetition_data(rep: Repetition) -> RunData:
     """RunData straight from a repetition's columns (no store round trip)."""
+    from loop.sli import RunData
+
     tables = {n: arrow_table(n, rep.tables.get(n, {})).to_pandas()
               for n in ("spans", "logs", "metrics", "browser")}
     return RunData(repeat=rep.repeat, steps=rep.steps, startup_ms=rep.startup_ms,
@@ -69,6 +87,7 @@ def repetition_data(rep: Repetition) -> RunData:
 
 def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, repeat: int,
                  progress: Progress, env: Mapping[str, str]) -> RunResult:
+    warm = warm_up_imports()
     store = RunStore.create(state_root, scenario.name)
     (store.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
     reps: list[Repetition] = []
@@ -79,6 +98,11 @@ def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, rep
             store.add(k, rep.tables)
             reps.append(rep)
     progress.phase(f"[{scenario.name}] evaluating checks")
+    warm.join()
+    from loop.evaluation import evaluate_checks
+    from loop.sli import default_registry
+    from loop.verdict import build_verdict
+
     store.write_tables()
     results = evaluate_checks(default_registry(), scenario.checks, run_data(store, reps))
     tail = ""

@@ -29,12 +29,12 @@ from loop.errors import LaunchError
 from loop.launcher import AppHandle, LocalProcess
 from loop.progress import Progress
 from loop.scenario import Scenario
-from loop.store import RunStore
 from probes import readiness
 from probes.base import Step, StepResult
 from probes.http import run_http_step, run_load_step
 
 if TYPE_CHECKING:
+    from loop.store import RunStore
     from probes.browser import BrowserRun, BrowserSession
 
 logger = logging.getLogger(__name__)

@@ -12,15 +12,15 @@ import json
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from collectors import schema
 from collectors.base import Columns, append_columns
-from collectors.schema import TABLES
 from loop.errors import UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 RUNS_DIR = Path(".cleanloop") / "runs"
 
@@ -67,8 +67,10 @@ class RunStore:
             append_columns(self._columns.setdefault(name, {}), {**cols, "repeat": [repeat] * n})
 
     def write_tables(self) -> dict[str, Path]:
+        import pyarrow.parquet as pq
+
         out = {}
-        for name in TABLES:
+        for name in schema.TABLES:
             path = self.dir / f"{name}.parquet"
             pq.write_table(arrow_table(name, self._columns.get(name, {})), path)
             out[name] = path
@@ -76,6 +78,8 @@ class RunStore:
 
     def frame(self, name: str) -> pd.DataFrame:
         """The table as a DataFrame: from memory while running, from parquet afterwards."""
+        import pyarrow.parquet as pq
+
         if name in self._columns or not (self.dir / f"{name}.parquet").exists():
             return arrow_table(name, self._columns.get(name, {})).to_pandas()
         return pq.read_table(self.dir / f"{name}.parquet").to_pandas()
@@ -88,10 +92,12 @@ class RunStore:
 
 def arrow_table(name: str, cols: Mapping[str, list[Any]]) -> pa.Table:
     """Columns as an Arrow table with the documented schema (missing columns are null)."""
-    schema = TABLES[name]
+    import pyarrow as pa
+
+    table_schema = schema.TABLES[name]
     n = max((len(v) for v in cols.values()), default=0)
-    arrays = [pa.array(cols.get(f.name, [None] * n), type=f.type) for f in schema]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    arrays = [pa.array(cols.get(f.name, [None] * n), type=f.type) for f in table_schema]
+    return pa.Table.from_arrays(arrays, schema=table_schema)
 
 
 def resolve_run(root: Path, ref: str) -> Path:

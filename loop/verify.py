@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,10 @@ from loop.verify_items import Item, expand, gate_inputs, planned_items
 from loop.worktree import Worktree, WorktreeManager
 
 logger = logging.getLogger(__name__)
+
+#: without targets only guards and checks decide: start smaller (guards still need their
+#: estimate within tolerance, and every candidate run must pass the checks)
+NO_TARGET_PLAN = SequentialPlan(initial_runs=3, step=3, max_runs=9, alpha=0.01)
 
 @dataclass
 class Side:
@@ -89,6 +93,8 @@ class Verifier:
         if req.patch is not None and not req.patch.exists():
             raise UsageError(f"no such patch file: {req.patch}")
         scenario, rel = load_base_scenario(self.repo, base_sha, req.scenario_path)
+        if not scenario.targets and req.plan == DEFAULT_PLAN:
+            req = replace(req, plan=NO_TARGET_PLAN)
         top = RunStore.create(self.state_root, f"verify-{scenario.name}")
         (top.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
         with WorktreeManager(self.repo) as wm, browser_for(scenario, self.env) as browser:

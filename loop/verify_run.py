@@ -72,17 +72,22 @@ class Interleaving:
                     self._phase(side.label, len(side.runs) + 1, n)
                     if why := self._run(side, len(side.runs)):
                         return self._finish("reject", why)
+                # a zero-count check or an expectation failing in one candidate run is final
+                if why := self._definitive_failure():
+                    self.decision = self.v.gate(self.items, self.sides, self.req.plan, look,
+                                                self.decision)
+                    return self._finish("reject", why)
             self.checks = self.v.check_candidate(self.scenario, cand)
-            zero_failed = [c.check.text for c in self.checks
-                           if c.check.kind == "zero" and not c.ok]
-            broken = self._candidate_step_failures()
             self.decision = self.v.gate(self.items, self.sides, self.req.plan, look,
                                         self.decision)
-            if zero_failed or broken:
-                return self._finish("reject", "the candidate fails: "
-                                    + "; ".join(zero_failed + broken))
             look += 1
         return self._finish(*self._outcome())
+
+    def _definitive_failure(self) -> str:
+        self.checks = self.v.check_candidate(self.scenario, self.sides[1])
+        failed = [c.check.text for c in self.checks if c.check.kind == "zero" and not c.ok]
+        failed += self._candidate_step_failures()
+        return "the candidate fails: " + "; ".join(failed) if failed else ""
 
     def _candidate_step_failures(self) -> list[str]:
         return [f"{f['check']}: {f['note']}" for f in step_failures(self.sides[1].reps)]

@@ -1,0 +1,219 @@
+"""`cleanloop fix`: reproduce, let an agent patch a worktree, verify, repeat until clean.
+
+    reproduce on the base revision (in a worktree) -- checks already pass? stop: not reproduced
+    for each iteration, within --max-iterations and --budget:
+        fresh candidate worktree (or base + the previous diff, when continuing)
+        -> prompt.md + evidence/ -> agent (time limit, scrubbed env, logs kept)
+        -> its diff -> tamper check (protected paths: rejected without running)
+        -> `verify` base vs base+diff (scenario and checks from the base revision)
+        -> ACCEPT: commit the diff on a new branch; otherwise feed the gate's table back
+Attempts are kept under .cleanloop/fixes/<id>/attempt-N/; worktrees never outlive the run.
+The verdict always comes from cleanloop's own rerun, never from what the agent says.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from loop.agents import AgentInvocation, resolve_agent
+from loop.evidence_bundle import write_bundle
+from loop.gate import SequentialPlan
+from loop.git import resolve_commit
+from loop.progress import Progress
+from loop.redact import Redactor
+from loop.runner import run_scenario
+from loop.store import ensure_state_dir, new_run_id
+from loop.tamper import protected_violations
+from loop.verify import Verifier, VerifyRequest, load_base_scenario
+from loop.worktree import WorktreeManager, commit_on_new_branch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    scenario_path: Path
+    agent: str
+    base: str = "HEAD"
+    max_iterations: int = 3
+    budget_s: float | None = None
+    agent_timeout_s: float = 900.0
+    continue_previous: bool = False
+    allow_env: Sequence[str] = ()
+    scripted_patches: Sequence[Path] = ()
+    plan: SequentialPlan | None = None
+
+
+@dataclass
+class Attempt:
+    iteration: int
+    dir: Path
+    outcome: str = "pending"   # accept | reject | inconclusive | tampered | no-diff | timeout |
+    reason: str = ""           # agent-failed | interrupted
+    diff_stat: str = ""
+    verdict_path: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"iteration": self.iteration, "outcome": self.outcome, "reason": self.reason,
+                "diff_stat": self.diff_stat, "dir": str(self.dir),
+                "verdict": self.verdict_path}
+
+
+@dataclass
+class FixResult:
+    outcome: str               # fixed | not-reproduced | exhausted | budget | interrupted
+    fix_dir: Path
+    attempts: list[Attempt] = field(default_factory=list)
+    branch: str = ""
+    reproduction: dict[str, Any] = field(default_factory=dict)
+    report: Path | None = None
+
+
+def _diff_stat(diff: str) -> str:
+    files = [line[6:] for line in diff.splitlines() if line.startswith("+++ b/")]
+    plus = sum(1 for line in diff.splitlines() if line.startswith("+") and
+               not line.startswith("+++"))
+    minus = sum(1 for line in diff.splitlines() if line.startswith("-") and
+                not line.startswith("---"))
+    return f"{len(files)} file(s) +{plus} -{minus}: {', '.join(files)}"
+
+
+class Driver:
+    def __init__(self, repo: Path, state_root: Path, progress: Progress,
+                 env: Mapping[str, str]) -> None:
+        self.repo = repo
+        self.state_root = state_root
+        self.progress = progress
+        self.env = env
+        self.redactor = Redactor.from_env(env)
+
+    def fix(self, req: FixRequest) -> FixResult:
+        started = time.monotonic()
+        agent = resolve_agent(req.agent, env=self.env, allow_env=req.allow_env,
+                              scripted_patches=req.scripted_patches)
+        base_sha = resolve_commit(self.repo, req.base)
+        scenario, rel = load_base_scenario(self.repo, base_sha, req.scenario_path)
+        fix_dir = ensure_state_dir(self.state_root) / "fixes" / new_run_id(scenario.name)
+        fix_dir.mkdir(parents=True)
+        result = FixResult("exhausted", fix_dir)
+        try:
+            repro = self._reproduce(scenario, rel, base_sha)
+            result.reproduction = repro.verdict
+            if repro.passed and not scenario.targets:
+                result.outcome = "not-reproduced"
+                return result
+            failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
+            previous_diff = ""
+            for i in range(1, req.max_iterations + 1):
+                if req.budget_s is not None and time.monotonic() - started > req.budget_s:
+                    result.outcome = "budget"
+                    break
+                attempt = Attempt(i, fix_dir / f"attempt-{i}")
+                result.attempts.append(attempt)
+                diff = self._attempt(req, agent, attempt, scenario, rel, base_sha, failing,
+                                     run_dir, gate_verdict, result.attempts[:-1],
+                                     previous_diff, started)
+                if attempt.outcome == "accept":
+                    result.outcome = "fixed"
+                    result.branch = self._land(scenario.name, base_sha, diff, attempt)
+                    break
+                if attempt.outcome in ("reject", "inconclusive"):
+                    gate_verdict = _read_json(Path(attempt.verdict_path))
+                    run_dir = Path(gate_verdict["artifacts"]["candidate"])
+                    previous_diff = diff
+            return result
+        except KeyboardInterrupt:
+            result.outcome = "interrupted"
+            for a in result.attempts:
+                if a.outcome == "pending":
+                    a.outcome, a.reason = "interrupted", "Ctrl-C"
+            raise
+        finally:
+            from loop.fix_report import write_report
+
+            result.report = write_report(result, scenario, base_sha)
+
+    def _reproduce(self, scenario: Any, rel: str, base_sha: str) -> Any:
+        self.progress.phase(f"fix {scenario.name}: reproducing on {base_sha[:12]}")
+        with WorktreeManager(self.repo) as wm:
+            wt = wm.create(base_sha, "reproduce")
+            return run_scenario(scenario, project_dir=(wt.path / rel).parent,
+                                state_root=self.state_root, repeat=1, progress=self.progress,
+                                env=self.env)
+
+    def _attempt(self, req: FixRequest, agent: Any, attempt: Attempt, scenario: Any, rel: str,
+                 base_sha: str, failing: dict[str, Any], run_dir: Path,
+                 gate_verdict: dict[str, Any] | None, previous: list[Attempt],
+                 previous_diff: str, started: float) -> str:
+        attempt.dir.mkdir(parents=True)
+        with WorktreeManager(self.repo) as wm:
+            wt = wm.create(base_sha, f"attempt-{attempt.iteration}")
+            if req.continue_previous and previous_diff:
+                wt.apply_patch(previous_diff)
+            prompt = write_bundle(
+                out_dir=attempt.dir, scenario=scenario, scenario_rel=rel,
+                repo_hint=str(self.repo), failing_verdict=failing, run_dir=run_dir,
+                iteration=attempt.iteration, previous_attempts=[a.as_dict() for a in previous],
+                gate_verdict=gate_verdict, redactor=self.redactor)
+            timeout = req.agent_timeout_s
+            if req.budget_s is not None:
+                timeout = max(1.0, min(timeout, req.budget_s - (time.monotonic() - started)))
+            self.progress.phase(f"fix {scenario.name}: attempt {attempt.iteration}: agent "
+                                f"{agent.name} working (limit {timeout:.0f}s)")
+            outcome = agent.run(AgentInvocation(
+                prompt_file=prompt, worktree=wt.path, evidence_dir=attempt.dir / "evidence",
+                iteration=attempt.iteration, timeout_s=timeout, log_dir=attempt.dir))
+            diff = wt.diff()
+            changed = wt.changed_paths()
+        (attempt.dir / "diff.patch").write_text(diff, encoding="utf-8")
+        attempt.diff_stat = _diff_stat(diff) if diff else "no changes"
+        if outcome.timed_out:
+            attempt.outcome, attempt.reason = "timeout", (
+                f"the agent was killed at its {timeout:.0f}s time limit")
+            return diff
+        if not diff.strip():
+            attempt.outcome = "no-diff"
+            attempt.reason = f"the agent made no change (exit code {outcome.exit_code})"
+            return diff
+        violations = protected_violations(changed, scenario.protected)
+        if violations:
+            attempt.outcome = "tampered"
+            attempt.reason = ("the diff touches protected paths: " + ", ".join(violations)
+                              + "; rejected without running")
+            return diff
+        self.progress.phase(f"fix {scenario.name}: attempt {attempt.iteration}: verifying")
+        verifier = Verifier(self.repo, self.state_root, self.progress, self.env)
+        vreq = VerifyRequest(scenario_path=self.repo / rel, base=base_sha,
+                             patch=attempt.dir / "diff.patch")
+        if req.plan is not None:
+            vreq = replace(vreq, plan=req.plan)
+        res = verifier.verify(vreq)
+        (attempt.dir / "verdict.json").write_text(
+            (res.run_dir / "verdict.json").read_text(encoding="utf-8"), encoding="utf-8")
+        attempt.verdict_path = str(attempt.dir / "verdict.json")
+        attempt.outcome, attempt.reason = res.outcome, res.reason
+        return diff
+
+    def _land(self, scenario: str, base_sha: str, diff: str, attempt: Attempt) -> str:
+        from loop.fix_report import commit_message
+
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario)
+        branch = f"cleanloop/{safe}-{stamp}"
+        verdict = _read_json(Path(attempt.verdict_path))
+        commit_on_new_branch(self.repo, base_sha, diff, branch,
+                             commit_message(scenario, verdict, attempt.iteration))
+        return branch
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
