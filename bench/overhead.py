@@ -1,7 +1,7 @@
 """Overhead of `cleanloop run` against a hand-written script doing the same work.
 
-Both boot the example shop app (with its fixes applied), wait until /healthz answers, run the same HTTP and load
-steps as scenarios/shop/checkout-perf.yaml, and stop the app with SIGTERM. cleanloop also
+Both boot the example shop app (with its fixes applied), wait until /healthz answers,
+run the same HTTP and load steps as scenarios/shop/checkout-perf.yaml, and stop the app with SIGTERM. cleanloop also
 collects traces, metrics and logs, stores them and evaluates the checks. The two are run
 alternately, side by side in one process tree, and the ratio of their median wall times
 is printed. Target: <= 1.15.
