@@ -87,7 +87,8 @@ class BoundedIntake:
         try:
             self._queue.put_nowait((table, columns))
         except queue.Full:
-            self.stats.dropped += rows
+            with self._lock:
+                self.stats.dropped += rows
             logger.warning("%s: intake queue full, dropped %d rows", self.name, rows)
             return False
         return True
