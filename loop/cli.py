@@ -56,7 +56,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                           max_runs=args.max_runs, alpha=args.alpha)
     req = VerifyRequest(scenario_path=Path(args.scenario), base=args.base,
                         candidate=args.candidate,
-                        patch=Path(args.patch).resolve() if args.patch else None, plan=plan)
+                        patch=Path(args.patch).resolve() if args.patch else None, plan=plan,
+                        warmup=max(0, args.warmup))
     progress = progress_for(args.json)
     try:
         result = Verifier(repo, state_root(), progress, os.environ).verify(req)
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--runs", type=int, default=6, help="runs per side at the first look")
     verify.add_argument("--max-runs", type=int, default=18, help="cap of runs per side")
     verify.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
+    verify.add_argument("--warmup", type=int, default=0,
+                        help="discarded runs per side before measuring (default: 0)")
     verify.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
     verify.set_defaults(func=_cmd_verify)
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
 
 from collectors.otlp_receiver import OtlpReceiver
 from collectors.process_logs import ProcessLogCapture
@@ -178,7 +179,7 @@ class LiveApp:
                     rep.absorb(self._scraper.drain())
         return self._launcher.stop() if self._launcher is not None else None
 
-    def _page(self, path: str | None) -> Any:
+    def _page(self, path: str | None) -> Page:
         if self._stopped or self._run is None:
             raise UsageError(f"session {self.id} is stopped")
         if self._launcher is not None and not self._launcher.alive():

@@ -1,7 +1,7 @@
 """`cleanloop verify`: baseline and candidate, interleaved, each in its own git worktree.
 
     scenario + checks from the BASE revision -> worktrees (baseline, candidate [+ patch])
-    -> one warm-up run per side (discarded) -> runs in ABBA order, one value per SLI per run
+    -> optional warm-up runs per side (discarded) -> runs in ABBA order, one value per SLI per run
     -> the gate looks after each batch (sequential plan) -> accept | reject | inconclusive
 
 Absolute and zero-count checks are judged on the candidate (median; every run).
@@ -66,7 +66,7 @@ class VerifyRequest:
     candidate: str | None = None
     patch: Path | None = None
     plan: SequentialPlan = DEFAULT_PLAN
-    warmup: int = 1
+    warmup: int = 0
 
 
 def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path) -> tuple[Scenario, str]:

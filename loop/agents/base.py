@@ -147,7 +147,7 @@ def run_command(argv: list[str], *, name: str, cwd: Path, env: Mapping[str, str]
             proc.wait()
     duration = time.monotonic() - started
     if not timed_out:
-        logger.info("agent %s exited with %s after %.1fs", name, code, duration)
+        logger.debug("agent %s exited with %s after %.1fs", name, code, duration)
     return AgentOutcome(exit_code=code, timed_out=timed_out, duration_s=duration,
                         stdout_path=out_path, stderr_path=err_path, command=list(argv))
 
@@ -167,11 +167,24 @@ def stop_group(proc: subprocess.Popen[bytes], grace_s: float) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    """Whether a live (non-zombie) process is left in the group."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

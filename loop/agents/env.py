@@ -22,10 +22,12 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 
 #: set by cleanloop for every agent invocation
-CLEANLOOP_WORKTREE = "CLEANLOOP_WORKTREE"
-CLEANLOOP_EVIDENCE = "CLEANLOOP_EVIDENCE"
-CLEANLOOP_ITERATION = "CLEANLOOP_ITERATION"
-CLEANLOOP_PROMPT_FILE = "CLEANLOOP_PROMPT_FILE"
+from loop.envvars import (
+    CLEANLOOP_EVIDENCE,
+    CLEANLOOP_ITERATION,
+    CLEANLOOP_PROMPT_FILE,
+    CLEANLOOP_WORKTREE,
+)
 
 BASE_ALLOW: tuple[str, ...] = (
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_*", "TERM", "TMPDIR", "TZ",
