@@ -48,6 +48,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     repo = git_toplevel(Path.cwd())
     if repo is None:
         raise UsageError("cleanloop verify works inside a git repository")
+    if args.calibrate:
+        return _calibrate(args, repo)
     if (args.candidate is None) == (args.patch is None):
         raise UsageError("give exactly one of --candidate REF or --patch FILE")
     if args.runs < 2 or args.max_runs < args.runs:
@@ -68,6 +70,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     else:
         print("\n".join(table_lines(result.verdict)))
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
+
+
+def _calibrate(args: argparse.Namespace, repo: Path) -> int:
+    from loop.calibrate import calibration_lines, run_calibration
+    from loop.progress import progress_for
+    from loop.repo import state_root
+    from loop.verify import Verifier, VerifyRequest
+
+    progress = progress_for(args.json)
+    try:
+        result = run_calibration(Verifier(repo, state_root(), progress, os.environ),
+                                 VerifyRequest(scenario_path=Path(args.scenario), base=args.base),
+                                 runs=max(2, args.runs))
+    finally:
+        progress.close()
+    print(json.dumps(result, indent=2) if args.json else "\n".join(calibration_lines(result)))
+    return EXIT_OK
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
@@ -132,7 +151,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         path = demo.seed_repository(Path(args.init))
         print(f"seeded the shop repository at {path}")
         return EXIT_OK
-    return demo.run_demo(keep=args.keep)
+    return demo.run_demo()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
     verify.add_argument("--warmup", type=int, default=0,
                         help="discarded runs per side before measuring (default: 0)")
+    verify.add_argument("--calibrate", action="store_true",
+                        help="A/A: run the base on both sides, report each SLI's noise and the "
+                             "runs a target needs (--runs N per side)")
     verify.add_argument("--json", action="store_true", help="print the verdict JSON on stdout")
     verify.set_defaults(func=_cmd_verify)
 
@@ -190,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the bundled end-to-end demo on the example shop")
     demo.add_argument("--init", metavar="DIR", help="only seed DIR as a git repo with the shop")
-    demo.add_argument("--keep", action="store_true", help="keep the demo repository")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

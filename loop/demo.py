@@ -53,27 +53,39 @@ def _cleanloop(repo: Path, *args: str) -> int:
                           check=False).returncode
 
 
-def run_demo(keep: bool = False) -> int:
-    """Seeded bugs fail their checks; with the fix patches applied, they pass."""
-    tmp = Path(tempfile.mkdtemp(prefix="cleanloop-demo-"))
-    repo = seed_repository(tmp / "shop")
+def _fix(repo: Path, scenario: str, wrong: str, right: str) -> int:
+    return _cleanloop(repo, "fix", scenario, "--agent", "scripted", "--max-iterations", "2",
+                      "--script-patch", str(FIXES_DIR / wrong),
+                      "--script-patch", str(FIXES_DIR / right))
+
+
+def run_demo() -> int:
+    """Seeded bugs fail; fixed they pass; then the agent loop fixes a UI and a perf bug."""
+    repo = seed_repository(Path(tempfile.mkdtemp(prefix="cleanloop-demo-")) / "shop")
     print(f"Seeded a shop repository with four bugs at {repo}")
     ok = True
-    try:
-        print("\n== 1. The seeded bugs: every scenario should FAIL ==")
-        for name in DEMO_SCENARIOS:
-            ok &= _cleanloop(repo, "run", name) == EXIT_FAIL
-        print("\n== 2. Applying the fixes from scenarios/shop/fixes/ ==")
-        for patch in DEMO_FIXES:
-            _git(repo, "apply", str(FIXES_DIR / patch))
-            print(f"  git apply {patch}")
-        print("\n== 3. The same scenarios with the fixes: every one should PASS ==")
-        for name in DEMO_SCENARIOS:
-            ok &= _cleanloop(repo, "run", name) == EXIT_OK
-    finally:
-        if keep:
-            print(f"\nThe demo repository is kept at {repo}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    print("\n== 1. The seeded bugs: every scenario FAILS, with its evidence ==")
+    for name in DEMO_SCENARIOS:
+        ok &= _cleanloop(repo, "run", name) == EXIT_FAIL
+    print("\n== 2. With the fixes from scenarios/shop/fixes/ applied, every scenario PASSES ==")
+    for patch in DEMO_FIXES:
+        _git(repo, "apply", str(FIXES_DIR / patch))
+        print(f"  git apply {patch}")
+    for name in DEMO_SCENARIOS:
+        ok &= _cleanloop(repo, "run", name) == EXIT_OK
+    _git(repo, "checkout", "--", ".")
+    print("\n== 3. The loop: a (scripted) agent patches a worktree until the gate accepts ==")
+    print("   Its first attempt is a wrong fix and is rejected; the second is accepted.")
+    ok &= _fix(repo, "ui-add-to-cart.yaml", "add-to-cart-wrong.patch",
+               "add-to-cart.patch") == EXIT_OK
+    ok &= _fix(repo, "checkout-perf.yaml", "checkout-wrong.patch",
+               "checkout-n-plus-one.patch") == EXIT_OK
+    print("\n== Result ==")
+    branches = subprocess.run(["git", "branch", "--list", "cleanloop/*"], cwd=repo,
+                              capture_output=True, text=True, check=False).stdout.split()
+    print("  branches: " + ", ".join(b for b in branches if b != "*"))
+    for report in sorted((repo / ".cleanloop" / "fixes").glob("*/report.md")):
+        print(f"  report: {report}")
+    print(f"  runs:    {repo / '.cleanloop' / 'runs'}")
     print("\nDemo " + ("finished as expected." if ok else "did NOT behave as expected."))
     return EXIT_OK if ok else EXIT_FAIL

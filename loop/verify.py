@@ -106,14 +106,14 @@ class Verifier:
             if self.prepare_candidate is not None:
                 self.prepare_candidate(cand_wt)
             diff = cand_wt.diff()
-            sides = [self._side(scenario, rel, wt, top, browser) for wt in (base_wt, cand_wt)]
+            sides = [self.side(scenario, rel, wt, top, browser) for wt in (base_wt, cand_wt)]
             from loop.verify_run import Interleaving
 
             result = Interleaving(self, scenario, sides, req).run()
             result.candidate_diff = diff
             return result
 
-    def _side(self, scenario: Scenario, rel: str, wt: Worktree, top: RunStore,
+    def side(self, scenario: Scenario, rel: str, wt: Worktree, top: RunStore,
               browser: Any) -> Side:
         store = RunStore(top.dir / wt.label)
         for sub in ("screenshots", "dom", "traces"):

@@ -1,0 +1,77 @@
+"""`cleanloop verify --calibrate`: an A/A run that measures each SLI's run-to-run noise.
+
+The base revision runs on both sides (two worktrees, ABBA order, n runs each). For
+every target and guard SLI it reports the coefficient of variation, the A/A ratio
+with its p-value (a ratio far from 1 means the runs are not exchangeable), and for a
+target `improves >= X%` the runs per side the gate would need to accept a true
+improvement of 1.5 X with 80 % power (loop.gate_stats.runs_needed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from loop.gate import DEFAULT_PLAN
+from loop.gate_stats import calibrate
+from loop.git import resolve_commit
+from loop.runner import browser_for
+from loop.store import RunStore
+from loop.verify import Verifier, VerifyRequest, load_base_scenario
+from loop.verify_items import expand, planned_items
+from loop.worktree import WorktreeManager
+
+
+def run_calibration(verifier: Verifier, req: VerifyRequest, runs: int) -> dict[str, Any]:
+    base_sha = resolve_commit(verifier.repo, req.base)
+    scenario, rel = load_base_scenario(verifier.repo, base_sha, req.scenario_path)
+    top = RunStore.create(verifier.state_root, f"calibrate-{scenario.name}")
+    with WorktreeManager(verifier.repo) as wm, browser_for(scenario, verifier.env) as browser:
+        sides = [verifier.side(scenario, rel, wm.create(base_sha, label), top, browser)
+                 for label in ("baseline", "candidate")]
+        for k in range(runs):
+            for side in (sides if k % 2 == 0 else sides[::-1]):
+                verifier.progress.phase(f"calibrate {scenario.name}: A/A run {k + 1}/{runs} "
+                                        f"({side.label})")
+                verifier.run_once(side, len(side.runs))
+        for side in sides:
+            side.store.write_tables()
+    a1, a2 = sides
+    rows = []
+    for item in expand(planned_items(scenario), a1.runs):
+        v1 = [x for x in (verifier.registry.evaluate(r, item.ref) for r in a1.runs)
+              if x is not None]
+        v2 = [x for x in (verifier.registry.evaluate(r, item.ref) for r in a2.runs)
+              if x is not None]
+        cal = calibrate(v1, v2)
+        needed: int | None = None
+        if item.role == "target" and cal.cv > 0 and math.isfinite(cal.cv):
+            effect = min(0.95, 1.5 * item.required)
+            needed = cal.runs_needed(effect, DEFAULT_PLAN.alpha_look, required=item.required)
+        rows.append({"sli": item.ref.text, "role": item.role, "required": item.required,
+                     "n": [cal.n_a1, cal.n_a2], "cv": _num(cal.cv), "aa_ratio": _num(cal.ratio),
+                     "aa_p_value": _num(cal.p_value), "runs_needed": needed})
+    return {"verdict": "calibration", "scenario": scenario.name, "base": base_sha,
+            "runs_per_side": runs, "slis": rows, "artifacts": {"run_dir": str(top.dir)}}
+
+
+def _num(x: float) -> float | None:
+    return round(x, 4) if math.isfinite(x) else None
+
+
+def calibration_lines(result: dict[str, Any]) -> list[str]:
+    lines = [f"CALIBRATION  {result['scenario']}  A/A at {result['base'][:12]}, "
+             f"{result['runs_per_side']} runs per side  ({result['artifacts']['run_dir']})", "",
+             f"  {'SLI':<46} {'role':<6} {'CV':>7} {'A/A ratio':>10} {'p':>7} "
+             f"{'runs/side needed':>18}"]
+    for r in result["slis"]:
+        cv = "-" if r["cv"] is None else f"{r['cv']:.1%}"
+        ratio = "-" if r["aa_ratio"] is None else f"{r['aa_ratio']:.3f}"
+        p = "-" if r["aa_p_value"] is None else f"{r['aa_p_value']:.2g}"
+        need = "-" if r["runs_needed"] is None else (
+            f"{r['runs_needed']} (for {min(0.95, 1.5 * r['required']):.0%})")
+        lines.append(f"  {r['sli'][:46]:<46} {r['role']:<6} {cv:>7} {ratio:>10} {p:>7} "
+                     f"{need:>18}")
+    lines += ["", "  runs/side needed: to accept a true improvement of 1.5x the target's "
+              "required one with 80% power; compare with --max-runs"]
+    return lines
