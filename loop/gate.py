@@ -328,4 +328,6 @@ def _outcome(comparisons: Sequence[Comparison], final: bool) -> tuple[Outcome, s
             by_class[Classification.INCONCLUSIVE])
     if not comparisons:
         return "accept", "no targets or guards to compare"
+    if not any(c.role == "target" for c in comparisons):
+        return "accept", "every guard held (the scenario has no targets)"
     return "accept", "every target improved and every guard held"

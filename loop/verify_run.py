@@ -96,7 +96,11 @@ class Interleaving:
         assert self.decision is not None
         failed = [c.check.text for c in self.checks if not c.ok]
         if failed:
-            return "reject", "checks fail on the candidate: " + "; ".join(failed)
+            gate = f"; gate: {self.decision.reason}" if self.decision.outcome == "reject" else ""
+            return "reject", "checks fail on the candidate: " + "; ".join(failed) + gate
+        if self.decision.outcome == "accept" and self.checks:
+            return "accept", f"{self.decision.reason}; all {len(self.checks)} checks pass on " \
+                             "the candidate"
         return self.decision.outcome, self.decision.reason
 
     def _finish(self, outcome: str, reason: str) -> VerifyResult:
