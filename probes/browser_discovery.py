@@ -64,15 +64,15 @@ def find_browser(
     `playwright.chromium.executable_path` points) is searched without starting Playwright.
     """
     tried: list[str] = []
-    named = [(env.get(ENV_CHROMIUM), f"${ENV_CHROMIUM}"), (configured, "browser.executable")]
+    named = [(env.get(ENV_CHROMIUM), ENV_CHROMIUM), (configured, "browser.executable")]
     for value, origin in named:
         if not value:
             continue
         resolved = value if os.sep in value else (shutil.which(value, path=_path(env)) or value)
         if is_executable(resolved):
             return resolved
-        logger.warning("%s=%s is not an executable file; looking elsewhere", origin, value)
-        tried.append(f"{origin}={value}")
+        # the user named a browser: falling back to another one would hide their mistake
+        raise ProbeError(f"{origin}={value} is not an executable file; " + INSTALL_ADVICE)
     for path in fixed_paths:
         if is_executable(path):
             return path

@@ -34,10 +34,15 @@ def test_env_wins_over_configured_and_fixed_paths(tmp_path: Path) -> None:
     assert find_browser(None, isolated_env(tmp_path), fixed_paths=[fixed]) == fixed
 
 
-def test_missing_env_target_falls_through_to_the_next_candidate(tmp_path: Path) -> None:
+def test_a_named_browser_that_is_missing_is_an_error_not_a_fallback(tmp_path: Path) -> None:
     fixed = fake_exe(tmp_path / "fixed/chromium")
     env = isolated_env(tmp_path, **{ENV_CHROMIUM: str(tmp_path / "nope")})
-    assert find_browser(None, env, fixed_paths=[fixed]) == fixed
+    with pytest.raises(ProbeError) as info:
+        find_browser(None, env, fixed_paths=[fixed])
+    assert f"{ENV_CHROMIUM}={tmp_path / 'nope'} is not an executable file" in str(info.value)
+    assert "apt-get install chromium" in str(info.value)
+    with pytest.raises(ProbeError, match="browser.executable="):
+        find_browser(str(tmp_path / "nope"), isolated_env(tmp_path), fixed_paths=[fixed])
 
 
 def test_path_names_are_looked_up_on_the_injected_path(tmp_path: Path) -> None:
@@ -60,9 +65,8 @@ def test_playwright_managed_browser_is_the_last_resort(tmp_path: Path) -> None:
 
 def test_nothing_found_gives_install_advice(tmp_path: Path) -> None:
     missing = str(tmp_path / "does-not-exist" / "chrome")
-    env = isolated_env(tmp_path, **{ENV_CHROMIUM: missing})
     with pytest.raises(ProbeError) as info:
-        find_browser(None, env, fixed_paths=())
+        find_browser(None, isolated_env(tmp_path), fixed_paths=(missing,))
     message = str(info.value)
     assert "apt-get install chromium" in message
     assert f"{ENV_CHROMIUM}=/path/to/chrome" in message
