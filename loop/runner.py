@@ -93,6 +93,7 @@ def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, rep
     reps: list[Repetition] = []
     with browser_for(scenario, env) as browser:
         session = Session(scenario, project_dir, store, progress, env, browser)
+        session.total_runs = repeat
         for k in range(repeat):
             rep = session.run(k)
             store.add(k, rep.tables)

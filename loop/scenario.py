@@ -21,7 +21,7 @@ STEP_KINDS = ("http", "load", "browser")
 _TOP_KEYS = {"name", "description", "app", "steps", "repeat", "checks", "targets", "guards",
              "protected", "browser", "warmup"}
 _APP_KEYS = {"command", "cwd", "ready", "timeout", "env", "service", "metrics", "scrape_interval",
-             "port", "stop_timeout", "launcher", "image", "container_port"}
+             "port", "stop_timeout", "launcher"}
 _READY_KEYS = {"http", "port", "log"}
 _BROWSER_KEYS = {"executable", "cdp_url", "headless", "screencast", "performance_trace",
                  "timeout", "viewport"}
@@ -148,6 +148,10 @@ class _Validator:
         app = self.mapping(value, keys, _APP_KEYS)
         if "command" not in app:
             raise self.fail(keys, "missing required field 'command'")
+        launcher = app.get("launcher", "local")
+        if launcher != "local":
+            raise self.fail(keys + ("launcher",), f"launcher '{launcher}' is not available; "
+                            "only 'local' (a process on this machine) is implemented")
         env = self.mapping(app.get("env", {}), keys + ("env",), set(app.get("env", {}) or {}))
         metrics = app.get("metrics")
         port = app.get("port")

@@ -75,6 +75,14 @@ class Session:
         self.progress = progress
         self.base_env = dict(os.environ if base_env is None else base_env)
         self.browser = browser
+        #: how many runs the caller plans (for "run k of n" in the progress line)
+        self.total_runs: int | None = None
+
+    def _label(self, repeat: int) -> str:
+        if repeat < 0:
+            return f"[{self.scenario.name}] warm-up"
+        of = f" of {self.total_runs}" if self.total_runs else ""
+        return f"[{self.scenario.name}] run {repeat + 1}{of}"
 
     def _port(self) -> int:
         fixed = self.scenario.app.port
@@ -102,7 +110,7 @@ class Session:
             capture.start()
             env = {**self.base_env, **telemetry_env(receiver.endpoint, spec.service, port),
                    **{k: _format(v, port) for k, v in spec.env.items()}}
-            self.progress.phase(f"[{self.scenario.name}] run {repeat + 1}: booting the app")
+            self.progress.phase(f"{self._label(repeat)}: booting the app")
             handle = launcher.start(env)
             rep.startup_ms = self._wait_ready(launcher, handle, capture)
             if spec.metrics_path:
@@ -148,8 +156,8 @@ class Session:
         steps = self.scenario.steps
         with httpx.Client(base_url=handle.base_url, timeout=10.0) as client:
             for step in steps:
-                self.progress.phase(f"[{self.scenario.name}] run {rep.repeat + 1}: step "
-                                    f"{step.index + 1}/{len(steps)} {step.name}")
+                self.progress.phase(f"{self._label(rep.repeat)}: step {step.index + 1}/"
+                                    f"{len(steps)} {step.name}")
                 result = self._run_step(step, client, browser_run)
                 rep.steps.append(result)
                 if not launcher.alive():
@@ -170,7 +178,7 @@ class Session:
     def _teardown(self, rep: Repetition, launcher: LocalProcess, receiver: OtlpReceiver,
                   capture: ProcessLogCapture, scraper: PrometheusScraper | None,
                   browser_run: BrowserRun | None) -> None:
-        self.progress.phase(f"[{self.scenario.name}] run {rep.repeat + 1}: flushing telemetry")
+        self.progress.phase(f"{self._label(rep.repeat)}: flushing telemetry")
         parts: list[Any] = []
         try:
             if browser_run is not None:

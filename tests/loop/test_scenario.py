@@ -86,3 +86,10 @@ def test_missing_file_is_a_scenario_error(tmp_path: Path) -> None:
 def test_empty_file_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="empty"):
         load_scenario(write(tmp_path, ""))
+
+
+def test_an_unimplemented_launcher_is_refused_not_ignored(tmp_path: Path) -> None:
+    text = GOOD.replace("  timeout: 20s\n", "  timeout: 20s\n  launcher: docker\n")
+    with pytest.raises(ScenarioError, match="launcher 'docker' is not available") as info:
+        load_scenario(write(tmp_path, text))
+    assert info.value.field == "app.launcher" and info.value.line == 6
