@@ -24,7 +24,7 @@ from typing import Any
 from loop.agents import AgentInvocation, resolve_agent
 from loop.evidence_bundle import write_bundle
 from loop.gate import SequentialPlan
-from loop.git import resolve_commit
+from loop.git import git, resolve_commit
 from loop.progress import Progress
 from loop.redact import Redactor
 from loop.runner import run_scenario
@@ -68,6 +68,7 @@ class Attempt:
 @dataclass
 class FixResult:
     outcome: str               # fixed | not-reproduced | exhausted | budget | interrupted
+    #                            | error (an infrastructure error ended the run)
     fix_dir: Path
     attempts: list[Attempt] = field(default_factory=list)
     branch: str = ""
@@ -129,10 +130,11 @@ class Driver:
                     previous_diff = diff
             return result
         except KeyboardInterrupt:
-            result.outcome = "interrupted"
-            for a in result.attempts:
-                if a.outcome == "pending":
-                    a.outcome, a.reason = "interrupted", "Ctrl-C"
+            _abandon(result, "interrupted", "Ctrl-C")
+            raise
+        except Exception as exc:
+            # the report must not claim "exhausted" for a run that broke (exit 3)
+            _abandon(result, "error", f"{type(exc).__name__}: {exc}")
             raise
         finally:
             from loop.fix_report import write_report
@@ -206,10 +208,23 @@ class Driver:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario)
         branch = f"cleanloop/{safe}-{stamp}"
+        taken = set(git(self.repo, "for-each-ref", "--format=%(refname:short)",
+                        "refs/heads/cleanloop/").split())
+        n = 2
+        while branch in taken:  # two fixes of one scenario landing in the same second
+            branch, n = f"cleanloop/{safe}-{stamp}-{n}", n + 1
         verdict = _read_json(Path(attempt.verdict_path))
         commit_on_new_branch(self.repo, base_sha, diff, branch,
                              commit_message(scenario, verdict, attempt.iteration))
         return branch
+
+
+def _abandon(result: FixResult, outcome: str, reason: str) -> None:
+    """The run ends early: its outcome, and the attempt that was under way (if any)."""
+    result.outcome = outcome
+    for a in result.attempts:
+        if a.outcome == "pending":
+            a.outcome, a.reason = outcome, reason
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def write_report(result: FixResult, scenario: Scenario, base_sha: str) -> Path:
 
 def summary_lines(result: FixResult) -> list[str]:
     head = {"fixed": "FIXED", "not-reproduced": "NOT REPRODUCED", "exhausted": "NOT FIXED",
-            "budget": "NOT FIXED (budget spent)", "interrupted": "INTERRUPTED"}[result.outcome]
+            "budget": "NOT FIXED (budget spent)", "interrupted": "INTERRUPTED",
+            "error": "ERROR"}[result.outcome]
     lines = [f"{head}  {result.fix_dir}"]
     if result.outcome == "not-reproduced":
         lines.append("  the scenario's checks already pass on the base revision; "
