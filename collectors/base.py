@@ -75,6 +75,7 @@ class BoundedIntake:
         self._queue: queue.Queue[tuple[str, Columns] | None] = queue.Queue(max_batches)
         self._tables: dict[str, Columns] = {}
         self._lock = threading.Lock()
+        self._stats_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"cleanloop-{name}", daemon=True)
         self._started = False
 
@@ -87,7 +88,7 @@ class BoundedIntake:
         try:
             self._queue.put_nowait((table, columns))
         except queue.Full:
-            with self._lock:
+            with self._stats_lock:
                 self.stats.dropped += rows
             logger.warning("%s: intake queue full, dropped %d rows", self.name, rows)
             return False
