@@ -157,7 +157,7 @@ class OtlpReceiver:
             message = f"OTLP receiver cannot bind {self.host}:{self.port}: {exc}"
             raise CollectorError(message) from exc
         self._intake.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         name="cleanloop-otlp-http", daemon=True)
         self._thread.start()
         logger.info("OTLP receiver listening on %s", self.endpoint)

@@ -20,7 +20,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from loop.repo import state_root
     from loop.runner import run_scenario
     from loop.scenario import load_scenario
-    from loop.verdict import summary_lines
 
     scenario = load_scenario(args.scenario)
     progress = progress_for(args.json)
@@ -33,6 +32,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.verdict, indent=2, default=str))
     else:
+        from loop.verdict import summary_lines  # after the run: pandas loads while the app boots
+
         print("\n".join(summary_lines(result.verdict)))
     return EXIT_OK if result.passed else EXIT_FAIL
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from rich.console import Console
-from rich.status import Status
+if TYPE_CHECKING:  # rich loads only when there is a terminal to draw on
+    from rich.console import Console
+    from rich.status import Status
 
 
 class Progress(Protocol):
@@ -36,6 +37,8 @@ class LiveProgress:
     """A one-line spinner with the current phase; notes scroll above it."""
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+
         self.console = console or Console(stderr=True)
         self._status: Status | None = None
 

@@ -87,19 +87,22 @@ def repetition_data(rep: Repetition) -> RunData:
 
 def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, repeat: int,
                  progress: Progress, env: Mapping[str, str]) -> RunResult:
-    warm = warm_up_imports()
     store = RunStore.create(state_root, scenario.name)
     (store.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
     reps: list[Repetition] = []
     with browser_for(scenario, env) as browser:
         session = Session(scenario, project_dir, store, progress, env, browser)
         session.total_runs = repeat
+        warm: list[threading.Thread] = []
+        # pandas and pyarrow load while the app boots, not before it is spawned
+        session.on_spawn = lambda: warm.append(warm_up_imports()) if not warm else None
         for k in range(repeat):
             rep = session.run(k)
             store.add(k, rep.tables)
             reps.append(rep)
     progress.phase(f"[{scenario.name}] evaluating checks")
-    warm.join()
+    for thread in warm:
+        thread.join()
     from loop.evaluation import evaluate_checks
     from loop.sli import default_registry
     from loop.verdict import build_verdict

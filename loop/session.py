@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +77,8 @@ class Session:
         self.browser = browser
         #: how many runs the caller plans (for "run k of n" in the progress line)
         self.total_runs: int | None = None
+        #: called right after the app is spawned (work that can overlap its boot)
+        self.on_spawn: Callable[[], None] | None = None
 
     def _label(self, repeat: int) -> str:
         if repeat < 0:
@@ -112,6 +114,8 @@ class Session:
                    **{k: _format(v, port) for k, v in spec.env.items()}}
             self.progress.phase(f"{self._label(repeat)}: booting the app")
             handle = launcher.start(env)
+            if self.on_spawn is not None:
+                self.on_spawn()
             rep.startup_ms = self._wait_ready(launcher, handle, capture)
             if spec.metrics_path:
                 scraper = PrometheusScraper(handle.base_url + spec.metrics_path,

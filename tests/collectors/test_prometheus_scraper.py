@@ -7,7 +7,7 @@ import math
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 
 from collectors.base import Columns
 from collectors.prometheus_scraper import PrometheusScraper
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -35,13 +36,7 @@ def metrics_url() -> Iterator[str]:
         thread.join(10)
 
 
-def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
+_wait_until = wait_until
 
 
 def _last_scrape(cols: Columns) -> list[tuple[str, str, str, str, float, float]]:

@@ -8,7 +8,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -17,6 +16,7 @@ import pytest
 
 from loop.agents import AgentInvocation, resolve_agent, scrub_env
 from loop.errors import AgentError
+from tests.waiting import wait_until
 
 PY = shlex.quote(sys.executable)
 DEADLINE_S = 10.0
@@ -60,10 +60,7 @@ def invocation(tmp_path: Path, worktree: Path, iteration: int = 1,
 
 def wait_for(predicate: object, what: str) -> None:
     assert callable(predicate)
-    deadline = time.monotonic() + DEADLINE_S
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    assert wait_until(predicate, DEADLINE_S), f"timed out waiting for {what}"
 
 
 def gone(pid: int) -> bool:
@@ -103,7 +100,7 @@ def test_stdout_and_stderr_are_captured_per_iteration(tmp_path: Path, worktree: 
 
 
 def test_hung_agent_is_killed_at_the_timeout(tmp_path: Path, worktree: Path) -> None:
-    agent = resolve_agent(f"{PY} -c 'import time; time.sleep(600)'  # {{iteration}}",
+    agent = resolve_agent(f"{PY} -c 'import signal; signal.pause()'  # {{iteration}}",
                           env=os.environ)
     outcome = agent.run(invocation(tmp_path, worktree, timeout_s=1.0))
     assert outcome.timed_out and outcome.exit_code is None and not outcome.ok
@@ -112,10 +109,10 @@ def test_hung_agent_is_killed_at_the_timeout(tmp_path: Path, worktree: Path) -> 
 GRANDCHILD = """
 import os, signal, subprocess, sys, time
 child = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-         "open('grandchild.ready', 'w').close(); time.sleep(600)")
+         "open('grandchild.ready', 'w').close(); signal.pause()")
 p = subprocess.Popen([sys.executable, "-c", child])
 open("grandchild.pid", "w").write(str(p.pid))
-time.sleep(600)
+signal.pause()
 """
 
 
@@ -129,7 +126,7 @@ def test_grandchild_ignoring_sigterm_is_killed_with_the_group(tmp_path: Path,
 
 
 def test_finished_agent_leaves_no_background_process(tmp_path: Path, worktree: Path) -> None:
-    agent = resolve_agent(f"{PY} -c 'import time; time.sleep(600)' & echo $! > bg.pid  # "
+    agent = resolve_agent(f"{PY} -c 'import signal; signal.pause()' & echo $! > bg.pid  # "
                           "{iteration}", env=os.environ)
     outcome = agent.run(invocation(tmp_path, worktree))
     assert outcome.ok
@@ -159,7 +156,7 @@ def interrupt_when(tmp_path: Path) -> Iterator[Path]:
 def test_ctrl_c_kills_the_group_then_propagates(tmp_path: Path, worktree: Path,
                                                 interrupt_when: Path) -> None:
     script = "import os, time; open('agent.pid', 'w').write(str(os.getpid())); " \
-             "open('started', 'w').close(); time.sleep(600)"
+             "open('started', 'w').close(); signal.pause()"
     agent = resolve_agent(f"{PY} -c {shlex.quote(script)}", env=os.environ)
     with pytest.raises(KeyboardInterrupt):
         agent.run(invocation(tmp_path, worktree, timeout_s=120))

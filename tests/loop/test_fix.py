@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 PY = shlex.quote(sys.executable)
 #: sleeps "forever" and names the worktree on its command line, so a leak would be visible
-HANG = f"{PY} -c 'import time; time.sleep(600)' {{worktree}}"
+HANG = f"{PY} -c 'import signal; signal.pause()' {{worktree}}"
 
 
 @dataclass

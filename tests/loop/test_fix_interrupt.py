@@ -24,7 +24,7 @@ SCRIPTED_FIX = ["--agent", "scripted", "--script-patch", str(fix("error-log.patc
 #: an agent that edits the worktree, then works "forever" (its command names the worktree)
 AGENT_WORKING = "agent: working"
 SLOW_AGENT = ["--agent", "echo '# wip' >> {worktree}/app/catalog.py && "
-              f"echo '{AGENT_WORKING}' && {PY} -c 'import time; time.sleep(600)' {{worktree}}"]
+              f"echo '{AGENT_WORKING}' && {PY} -c 'import signal; signal.pause()' {{worktree}}"]
 POLL_S, AGENT_START_LIMIT_S = 0.05, 30.0
 
 # phase -> (a line on stderr (-v logging) that tells the phase has been reached, agent args,

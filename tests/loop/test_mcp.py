@@ -6,7 +6,6 @@ import base64
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from loop.demo import seed_repository
 from tests.conftest import descendants
+from tests.waiting import wait_until
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
@@ -68,12 +68,11 @@ def text_of(result: CallToolResult) -> str:
 
 
 def wait_gone(pids: set[int], timeout_s: float = 10.0) -> set[int]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        alive = {p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)}
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.05)
+    def alive() -> set[int]:
+        return {p for p in pids if Path(f"/proc/{p}").exists() and not _zombie(p)}
+
+    wait_until(lambda: not alive(), timeout_s)
+    return alive()
 
 
 def _zombie(pid: int) -> bool:

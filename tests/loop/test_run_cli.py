@@ -27,9 +27,9 @@ SERVER = textwrap.dedent("""\
     print("booting; mode=" + mode, flush=True)
     if mode == "never-ready":
         print("ERROR cannot reach the database at db:5432", flush=True)
-        import time
+        import signal
         while True:
-            time.sleep(3600)
+            signal.pause()
     if mode == "exit":
         print("Traceback: boom", file=sys.stderr, flush=True)
         sys.exit(3)

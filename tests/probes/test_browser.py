@@ -24,6 +24,7 @@ from probes.browser import BrowserRun, BrowserSession, BrowserSettings
 from probes.browser_process import group_members
 from tests.conftest import descendants
 from tests.probes.pages.server import PageServer, closed_port
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -91,9 +92,8 @@ def no_orphan_processes(session: BrowserSession) -> Iterator[None]:
 
     before = ours()
     yield
-    deadline = time.monotonic() + 5.0
-    while (left := ours() - before) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not (ours() - before), 5.0)
+    left = ours() - before
     assert not left, f"the test left child processes running: {sorted(left)}"
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from probes.base import Step
 from probes.browser import BrowserSession, BrowserSettings
 from probes.browser_discovery import find_browser
 from tests.probes.pages.server import PageServer
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -48,17 +48,15 @@ def live_in_group(pgid: int) -> list[str]:
 
 
 def wait_until_gone(pid: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def gone() -> bool:
         try:
             with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
                 state = fh.read().rpartition(")")[2].split()[0]
         except OSError:
-            return
-        if state in ("Z", "X"):
-            return
-        assert time.monotonic() < deadline, f"pid {pid} still alive"
-        time.sleep(0.02)
+            return True
+        return state in ("Z", "X")
+
+    assert wait_until(gone, timeout), f"pid {pid} still alive"
 
 
 @pytest.fixture
@@ -87,10 +85,8 @@ def test_killed_browser_raises_probe_error_and_close_reaps_the_group(
             session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=1)
     finally:
         session.close()
-    deadline = time.monotonic() + 10
-    while live_in_group(session.pgid):
-        assert time.monotonic() < deadline, live_in_group(session.pgid)
-        time.sleep(0.02)
+    assert wait_until(lambda: not live_in_group(session.pgid), 10.0), \
+        live_in_group(session.pgid)
 
 
 def test_normal_close_leaves_no_browser_processes(pages: PageServer, tmp_path: Path) -> None:
