@@ -14,15 +14,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-# Chromium for the browser probe: found, installed with apt-get when root, or an instruction.
+# Chromium for the browser probe (and ffmpeg for screencasts): found, installed with apt-get
+# when root, or an instruction. Without ffmpeg, screencasts become animated GIFs (Pillow).
 browser:
-	@if [ -n "$$CLEANLOOP_CHROMIUM" ] && [ -x "$$CLEANLOOP_CHROMIUM" ]; then exit 0; fi; \
+	@found=""; \
+	if [ -n "$$CLEANLOOP_CHROMIUM" ] && [ -x "$$CLEANLOOP_CHROMIUM" ]; then found=1; fi; \
 	for b in chromium google-chrome chromium-browser google-chrome-stable; do \
-	  if command -v $$b >/dev/null 2>&1; then exit 0; fi; done; \
+	  if command -v $$b >/dev/null 2>&1; then found=1; fi; done; \
+	missing=""; [ -n "$$found" ] || missing="chromium"; \
+	command -v ffmpeg >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "Installing Chromium (and ffmpeg for screencasts) with apt-get ..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg >/dev/null; \
-	else \
+	  echo "Installing$$missing with apt-get ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	elif [ -z "$$found" ]; then \
 	  echo "cleanloop needs Chromium or Chrome for browser steps. Install it, e.g."; \
 	  echo "  sudo apt-get install chromium        (Debian/Ubuntu)"; \
 	  echo "or point CLEANLOOP_CHROMIUM at a Chrome/Chromium executable."; exit 1; \

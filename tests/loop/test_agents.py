@@ -155,7 +155,7 @@ def interrupt_when(tmp_path: Path) -> Iterator[Path]:
 
 def test_ctrl_c_kills_the_group_then_propagates(tmp_path: Path, worktree: Path,
                                                 interrupt_when: Path) -> None:
-    script = "import os, time; open('agent.pid', 'w').write(str(os.getpid())); " \
+    script = "import os, signal; open('agent.pid', 'w').write(str(os.getpid())); " \
              "open('started', 'w').close(); signal.pause()"
     agent = resolve_agent(f"{PY} -c {shlex.quote(script)}", env=os.environ)
     with pytest.raises(KeyboardInterrupt):
