@@ -145,6 +145,15 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from loop.repo import state_root
+    from loop.report import write_report
+    from loop.store import resolve_run
+
+    print(write_report(resolve_run(state_root(), args.run), os.environ))
+    return EXIT_OK
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from loop import demo
 
@@ -210,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help='e.g. "SELECT name, count(*) FROM spans GROUP BY 1"')
     query.add_argument("--json", action="store_true", help="rows as JSON objects")
     query.set_defaults(func=_cmd_query)
+
+    report = sub.add_parser("report", help="an HTML report of a run or verify directory")
+    report.add_argument("run", help="run directory, run id (prefix) or 'last'")
+    report.set_defaults(func=_cmd_report)
 
     demo = sub.add_parser("demo", help="the bundled end-to-end demo on the example shop")
     demo.add_argument("--init", metavar="DIR", help="only seed DIR as a git repo with the shop")
