@@ -6,7 +6,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,24 +15,16 @@ import pytest
 
 from loop.agents import AgentInvocation, resolve_agent, scrub_env
 from loop.errors import AgentError
+from tests.repo_state import sh
 from tests.waiting import wait_until
 
 PY = shlex.quote(sys.executable)
 DEADLINE_S = 10.0
 
 
-def sh(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                          check=True).stdout
-
-
 @pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "global-gitconfig"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for role in ("AUTHOR", "COMMITTER"):
-        monkeypatch.setenv(f"GIT_{role}_NAME", "Test User")
-        monkeypatch.setenv(f"GIT_{role}_EMAIL", "test@example.com")
+def _git_env(git_env: None) -> None:
+    """Every test here runs git with a private config and a fixed identity."""
 
 
 @pytest.fixture

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.interrupt import interrupt_at
 from tests.processes import processes_mentioning
 from tests.repo_state import assert_no_worktrees, snapshot
 from tests.shop_repo import fix, seeded_shop
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +23,7 @@ SCRIPTED_FIX = ["--agent", "scripted", "--script-patch", str(fix("error-log.patc
 AGENT_WORKING = "agent: working"
 SLOW_AGENT = ["--agent", "echo '# wip' >> {worktree}/app/catalog.py && "
               f"echo '{AGENT_WORKING}' && {PY} -c 'import signal; signal.pause()' {{worktree}}"]
-POLL_S, AGENT_START_LIMIT_S = 0.05, 30.0
+AGENT_START_LIMIT_S = 30.0
 
 # phase -> (a line on stderr (-v logging) that tells the phase has been reached, agent args,
 #           whether attempt-1 exists by then)
@@ -41,28 +39,10 @@ def test_sigint_at_each_phase(phase: str, tmp_path: Path, git_env: None) -> None
     marker, agent, has_attempt = PHASES[phase]
     repo = seeded_shop(tmp_path / "shop")
     before = snapshot(repo)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "loop.cli", "-v", "fix", "error-log.yaml", *agent],
-        cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    seen = []
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            seen.append(line)
-            if marker in line:
-                if phase == "agent":
-                    wait_until_the_agent_works(repo)
-                proc.send_signal(signal.SIGINT)
-                break
-        else:
-            pytest.fail("phase marker never appeared:\n" + "".join(seen[-20:]))
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, "".join(seen[-10:]) + err
+    code, err = interrupt_at(
+        ["fix", "error-log.yaml", *agent], repo, marker,
+        (lambda: wait_until_the_agent_works(repo)) if phase == "agent" else None)
+    assert code == 130, err
     assert "interrupted" in err
     assert snapshot(repo) == before
     assert_no_worktrees(repo)
@@ -84,10 +64,9 @@ def test_sigint_at_each_phase(phase: str, tmp_path: Path, git_env: None) -> None
 
 def wait_until_the_agent_works(repo: Path) -> None:
     """The log line comes just before the agent starts: wait for its own first output."""
-    deadline = time.monotonic() + AGENT_START_LIMIT_S
-    while time.monotonic() < deadline:
+    def working() -> bool:
         outs = list((repo / ".cleanloop" / "fixes").glob("*/attempt-1/agent.stdout"))
-        if outs and AGENT_WORKING in outs[0].read_text():
-            return
-        time.sleep(POLL_S)
-    pytest.fail(f"the agent did not start within {AGENT_START_LIMIT_S:.0f}s")
+        return bool(outs) and AGENT_WORKING in outs[0].read_text()
+
+    assert wait_until(working, AGENT_START_LIMIT_S), \
+        f"the agent did not start within {AGENT_START_LIMIT_S:.0f}s"
