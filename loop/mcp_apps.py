@@ -36,7 +36,7 @@ from loop.errors import ProbeError, UsageError
 from loop.launcher import LocalProcess
 from loop.progress import QuietProgress
 from loop.scenario import Scenario
-from loop.session import FLUSH_DEADLINE_S, Repetition, Session, _format
+from loop.session import FLUSH_DEADLINE_S, Repetition, Session, format_command
 from loop.store import RunStore, ensure_state_dir
 from probes.browser import BrowserRun, BrowserSession, BrowserSettings
 from probes.browser_artifacts import artifact_path, save_dom, save_screenshot
@@ -87,17 +87,17 @@ class LiveApp:
     def boot(self) -> None:
         spec = self.scenario.app
         helper = Session(self.scenario, self.project_dir, self.store, QuietProgress(), self.env)
-        port = helper._port()
-        self._launcher = LocalProcess(_format(spec.command, port),
+        port = helper.pick_port()
+        self._launcher = LocalProcess(format_command(spec.command, port),
                                       (self.project_dir / spec.cwd).resolve(), port,
                                       self._capture, stop_timeout_s=spec.stop_timeout_s)
         self._receiver.start()
         self._capture.start()
         env = {**self.env, **telemetry_env(self._receiver.endpoint, spec.service, port),
-               **{k: _format(v, port) for k, v in spec.env.items()}}
+               **{k: format_command(v, port) for k, v in spec.env.items()}}
         handle = self._launcher.start(env)
         self.pid = handle.pid
-        self.startup_ms = helper._wait_ready(self._launcher, handle, self._capture)
+        self.startup_ms = helper.wait_ready(self._launcher, handle, self._capture)
         self.base_url = handle.base_url
         if spec.metrics_path:
             self._scraper = PrometheusScraper(handle.base_url + spec.metrics_path,

@@ -59,7 +59,7 @@ class Repetition:
             append_columns(self.tables.setdefault(name, {}), cols)
 
 
-def _format(template: str, port: int) -> str:
+def format_command(template: str, port: int) -> str:
     return template.replace("{port}", str(port)).replace("{python}", sys.executable)
 
 
@@ -86,7 +86,7 @@ class Session:
         of = f" of {self.total_runs}" if self.total_runs else ""
         return f"[{self.scenario.name}] run {repeat + 1}{of}"
 
-    def _port(self) -> int:
+    def pick_port(self) -> int:
         fixed = self.scenario.app.port
         if fixed is None:
             return readiness.free_port()
@@ -99,11 +99,11 @@ class Session:
     def run(self, repeat: int) -> Repetition:
         spec = self.scenario.app
         rep = Repetition(repeat)
-        port = self._port()
+        port = self.pick_port()
         cwd = (self.project_dir / spec.cwd).resolve()
         receiver = OtlpReceiver()
         capture = ProcessLogCapture(self.store.app_log, service=spec.service)
-        launcher = LocalProcess(_format(spec.command, port), cwd, port, capture,
+        launcher = LocalProcess(format_command(spec.command, port), cwd, port, capture,
                                 stop_timeout_s=spec.stop_timeout_s)
         scraper: PrometheusScraper | None = None
         browser_run: BrowserRun | None = None
@@ -111,12 +111,12 @@ class Session:
             receiver.start()
             capture.start()
             env = {**self.base_env, **telemetry_env(receiver.endpoint, spec.service, port),
-                   **{k: _format(v, port) for k, v in spec.env.items()}}
+                   **{k: format_command(v, port) for k, v in spec.env.items()}}
             self.progress.phase(f"{self._label(repeat)}: booting the app")
             handle = launcher.start(env)
             if self.on_spawn is not None:
                 self.on_spawn()
-            rep.startup_ms = self._wait_ready(launcher, handle, capture)
+            rep.startup_ms = self.wait_ready(launcher, handle, capture)
             if spec.metrics_path:
                 scraper = PrometheusScraper(handle.base_url + spec.metrics_path,
                                             interval_s=spec.scrape_interval_s)
@@ -129,14 +129,14 @@ class Session:
             self._teardown(rep, launcher, receiver, capture, scraper, browser_run)
         return rep
 
-    def _wait_ready(self, launcher: LocalProcess, handle: AppHandle,
+    def wait_ready(self, launcher: LocalProcess, handle: AppHandle,
                     capture: ProcessLogCapture) -> float:
         spec = self.scenario.app
         deadline = handle.spawned_at + spec.timeout_s
         kind, target = spec.ready.kind, spec.ready.target
         if kind == "http":
             url = target if target.startswith("http") else handle.base_url + target
-            ok = readiness.wait_http(_format(url, handle.port), deadline, launcher.alive)
+            ok = readiness.wait_http(format_command(url, handle.port), deadline, launcher.alive)
         elif kind == "port":
             ok = readiness.wait_port("127.0.0.1", handle.port, deadline, launcher.alive)
         else:

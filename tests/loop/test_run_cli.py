@@ -151,6 +151,6 @@ def test_query_runs_sql_over_the_last_run(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_python_placeholder_is_this_interpreter() -> None:
-    from loop.session import _format
+    from loop.session import format_command
 
-    assert _format("{python} x --port {port}", 81) == f"{sys.executable} x --port 81"
+    assert format_command("{python} x --port {port}", 81) == f"{sys.executable} x --port 81"
