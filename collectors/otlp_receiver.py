@@ -24,30 +24,33 @@ import zlib
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from collectors import schema
 from collectors.base import BoundedIntake, Columns
-from collectors.otlp_decode import (
-    JSON,
-    DecodeError,
-    decode_logs,
-    decode_metrics,
-    decode_traces,
-    payload_format,
-)
 from loop.errors import CollectorError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 logger = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes, str], Columns]
 
-#: request path -> (table, decoder)
-ROUTES: dict[str, tuple[str, Decoder]] = {
-    "/v1/traces": ("spans", decode_traces),
-    "/v1/logs": ("logs", decode_logs),
-    "/v1/metrics": ("metrics", decode_metrics),
+#: request path -> (table, decoder name in collectors.otlp_decode)
+ROUTES: dict[str, tuple[str, str]] = {
+    "/v1/traces": ("spans", "decode_traces"),
+    "/v1/logs": ("logs", "decode_logs"),
+    "/v1/metrics": ("metrics", "decode_metrics"),
 }
+
+
+def _decoding() -> ModuleType:
+    """The protobuf decoders load on the first export, not when the receiver starts
+    (so the app under test is spawned sooner)."""
+    from collectors import otlp_decode
+
+    return otlp_decode
 _MAX_CHUNK_LINE = 1024
 
 
@@ -246,8 +249,10 @@ class OtlpReceiver:
             self._skip_body(h)
             self._reply(h, 404, "text/plain", b"not found")
             return
-        table, decode = route
-        fmt = payload_format(content_type)
+        table, decoder_name = route
+        decoding = _decoding()
+        decode: Decoder = getattr(decoding, decoder_name)
+        fmt = decoding.payload_format(content_type)
         if fmt is None:
             self._refuse(h, _Refusal(415, f"unsupported Content-Type {content_type!r}", UNREAD))
             return
@@ -258,7 +263,7 @@ class OtlpReceiver:
         self._count("bytes", len(body))
         try:
             columns = decode(body, content_type)
-        except DecodeError as exc:
+        except decoding.DecodeError as exc:
             self._refuse(h, _Refusal(400, str(exc)))
             return
         except Exception as exc:  # a decoder bug must not take the receiver down
@@ -276,7 +281,7 @@ class OtlpReceiver:
             if not accepted:
                 self._reply(h, 503, "text/plain", b"intake full", retry_after=True)
                 return
-        if fmt == JSON:
+        if fmt == decoding.JSON:
             self._reply(h, 200, "application/json", b"{}")
         else:
             self._reply(h, 200, "application/x-protobuf", b"")

@@ -18,12 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from collectors.base import Columns, append_columns
 from collectors.otlp_receiver import OtlpReceiver
 from collectors.process_logs import ProcessLogCapture
-from collectors.prometheus_scraper import PrometheusScraper
 from loop.envvars import telemetry_env
 from loop.errors import LaunchError
 from loop.launcher import AppHandle, LocalProcess
@@ -34,6 +31,9 @@ from probes.base import Step, StepResult
 from probes.http import run_http_step, run_load_step
 
 if TYPE_CHECKING:
+    import httpx
+
+    from collectors.prometheus_scraper import PrometheusScraper
     from loop.store import RunStore
     from probes.browser import BrowserRun, BrowserSession
 
@@ -118,6 +118,8 @@ class Session:
                 self.on_spawn()
             rep.startup_ms = self.wait_ready(launcher, handle, capture)
             if spec.metrics_path:
+                from collectors.prometheus_scraper import PrometheusScraper
+
                 scraper = PrometheusScraper(handle.base_url + spec.metrics_path,
                                             interval_s=spec.scrape_interval_s)
                 scraper.start()
@@ -157,6 +159,8 @@ class Session:
 
     def _run_steps(self, rep: Repetition, handle: AppHandle, launcher: LocalProcess,
                    browser_run: BrowserRun | None) -> None:
+        import httpx
+
         steps = self.scenario.steps
         with httpx.Client(base_url=handle.base_url, timeout=10.0) as client:
             for step in steps:

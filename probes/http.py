@@ -13,11 +13,12 @@ import statistics
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from probes.base import Step, StepResult
+
+if TYPE_CHECKING:
+    import httpx
 
 _HTTP_KEYS = {"name", "method", "path", "json", "body", "headers", "expect_status", "timeout"}
 _LOAD_KEYS = _HTTP_KEYS | {"requests", "concurrency"}
@@ -67,6 +68,8 @@ def _status_ok(params: Mapping[str, Any], status: int) -> bool:
 
 
 def run_http_step(client: httpx.Client, step: Step) -> StepResult:
+    import httpx
+
     p = step.params
     method = str(p.get("method", "GET")).upper()
     started = time.time_ns()
@@ -91,6 +94,8 @@ def run_http_step(client: httpx.Client, step: Step) -> StepResult:
 
 def run_load_step(client: httpx.Client, step: Step) -> StepResult:
     """Send `requests` requests over `concurrency` worker threads (one shared pooled client)."""
+    import httpx
+
     p = step.params
     total = int(p["requests"])
     workers = min(int(p.get("concurrency", 1)), total)

@@ -11,8 +11,6 @@ import socket
 import time
 from collections.abc import Callable
 
-import httpx
-
 Alive = Callable[[], bool]
 
 
@@ -28,6 +26,8 @@ def _poll(condition: Callable[[], bool], deadline: float, alive: Alive) -> bool:
 
 
 def wait_http(url: str, deadline: float, alive: Alive) -> bool:
+    import httpx  # loaded after the app is spawned, while it boots
+
     with httpx.Client(timeout=1.0) as client:
         def ready() -> bool:
             try:
