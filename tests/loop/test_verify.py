@@ -101,3 +101,14 @@ def test_patch_that_does_not_apply_is_a_clear_error(
 def test_verify_needs_one_candidate(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "checkout-perf.yaml"]) == 2
     assert "exactly one of --candidate REF or --patch FILE" in capsys.readouterr().err
+
+
+def test_lazy_startup_fix_is_accepted(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "startup.yaml", "--base", "HEAD", "--json",
+                 "--patch", str(fix("startup.patch"))])
+    verdict = json.loads(capsys.readouterr().out)
+    assert (code, verdict["verdict"]) == (0, "accept"), verdict["reason"]
+    [target] = relative(verdict, "target")
+    assert target["evidence"]["sli"] == "app.startup" and target["evidence"]["ratio"] < 0.8
+    startup = next(c for c in verdict["checks"] if c["check"] == "app.startup < 800ms")
+    assert startup["ok"] and startup["value"] < 800
