@@ -7,6 +7,7 @@ source locations and failed requests. Text is truncated, never interpreted.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -90,9 +91,49 @@ def browser_evidence(runs: list[RunData]) -> dict[str, Any]:
     failed = df[((df["kind"] == "request") & (df["status"].fillna(0) >= 400))
                 | (df["kind"] == "requestfailed")]
     if not failed.empty:
+        spans = pd.concat([r.frame("spans") for r in runs])
+        steps = {(run.repeat, s.index): s.name for run in runs for s in run.steps}
         out["failed_requests"] = [
             {"method": r.method or "", "url": r.url or "",
              "status": None if pd.isna(r.status) else int(r.status),
              "failure": _clip(r.text) if r.kind == "requestfailed" else "",
-             "trace_id": r.trace_id or ""} for r in failed.head(MAX_ITEMS).itertuples()]
+             "trace_id": r.trace_id or "",
+             "step": "" if pd.isna(r.step) else
+             f"step #{int(r.step)} ({steps.get((_repeat(r), int(r.step)), '?')})",
+             "backend": _backend_cause(spans, r.trace_id)}
+            for r in failed.head(MAX_ITEMS).itertuples()]
     return out
+
+
+def _repeat(row: Any) -> int:
+    value = getattr(row, "repeat", 0)
+    return 0 if value is None or pd.isna(value) else int(value)
+
+
+def _backend_cause(spans: pd.DataFrame, trace_id: object) -> str:
+    """'span POST /api/checkout ERROR: ZeroDivisionError: ...' for a browser request's trace."""
+    if not trace_id or spans.empty:
+        return ""
+    trace = spans[spans["trace_id"] == trace_id]
+    if trace.empty:
+        return ""
+    errors = trace[trace["status"] == "ERROR"]
+    span = (errors if not errors.empty else trace).sort_values("start_ns").iloc[-1 if not
+                                                                             errors.empty else 0]
+    cause = f"span {span['name']} {span['status']}"
+    for event in _events(span["events"]):
+        if event.get("name") == "exception":
+            attrs = event.get("attributes") or {}
+            return f"{cause}: {attrs.get('exception.type', '')}: " \
+                   f"{_clip(attrs.get('exception.message', ''))}"
+    if span["status_message"]:
+        cause += f": {_clip(span['status_message'])}"
+    return cause
+
+
+def _events(raw: object) -> list[dict[str, Any]]:
+    try:
+        events = json.loads(str(raw)) if raw else []
+    except ValueError:
+        return []
+    return [e for e in events if isinstance(e, dict)] if isinstance(events, list) else []

@@ -96,7 +96,9 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
     for e in [] if ev.get("console_errors") else ev.get("page_errors", [])[:3]:
         out.append(f"page error: {e['text']} at {e['location']}")
     for r in ev.get("failed_requests", [])[:3]:
-        out.append(f"failed request: {r['method']} {r['url']} {r['status'] or r['failure']}")
+        chain = [r.get("step") or "", f"{r['method']} {r['url']} {r['status'] or r['failure']}",
+                 r.get("backend") or (f"trace {r['trace_id']}" if r.get("trace_id") else "")]
+        out.append("failed request: " + " → ".join(part for part in chain if part))
     for key in ("screenshot", "dom", "aria"):
         if key in ev:
             out.append(f"{key}: {ev[key]}")

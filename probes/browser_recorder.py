@@ -100,10 +100,39 @@ class BrowserRecorder:
         self._trace_ids: dict[Request, str] = {}
         self._statuses: dict[Request, int] = {}
         self._finished: list[Request] = []
+        self._step_starts: list[tuple[int, int | None]] = []  # (wall clock ns, step index)
         self._vitals = VitalsTracker(clock)
-        self.step: int | None = None
+        self._step: int | None = None
         self.recording = True
         self.dropped = 0
+
+    @property
+    def step(self) -> int | None:
+        """The step running now; rows are attributed to it."""
+        return self._step
+
+    @step.setter
+    def step(self, index: int | None) -> None:
+        self.begin_step(index)
+
+    def begin_step(self, index: int | None, causes_requests: bool = True) -> None:
+        """A step starts. Requests starting from now on belong to it when it can cause
+        requests (an action), else to the last action before it (a wait, an expectation)."""
+        self._step = index
+        if causes_requests or not self._step_starts:
+            self._step_starts.append((self._clock(), index))
+
+    def step_at(self, ts_ns: int | None) -> int | None:
+        """The action step that was running at `ts_ns`: events reach Python late (during the
+        next call into the browser), so a request is attributed by when it started."""
+        if ts_ns is None:
+            return self._step
+        found = self._step_starts[0][1] if self._step_starts else self._step
+        for started, index in self._step_starts:
+            if started > ts_ns:
+                break
+            found = index
+        return found
 
     # -- wiring -------------------------------------------------------------------
     def attach(self, context: BrowserContext) -> None:
@@ -178,6 +207,7 @@ class BrowserRecorder:
         self.add("requestfailed", url=request.url, method=request.method,
                  text=request.failure, trace_id=self._trace_ids.pop(request, None),
                  ts_ns=_start_ns(request) or self._clock(),
+                 step=self.step_at(_start_ns(request)),
                  attributes=json.dumps({"resource_type": request.resource_type}))
         self._statuses.pop(request, None)
 
@@ -202,6 +232,7 @@ class BrowserRecorder:
                      duration_ms=float(end) if end is not None and end >= 0 else None,
                      size=size, trace_id=self._trace_ids.pop(request, None),
                      ts_ns=_start_ns(request) or self._clock(),
+                     step=self.step_at(_start_ns(request)),
                      attributes=json.dumps({"resource_type": request.resource_type}))
 
     def after_step(self, page: Page, cdp: CDPSession | None) -> None:

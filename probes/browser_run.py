@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+PASSIVE_ACTIONS = frozenset({"wait_for", "expect_text", "expect_visible", "expect_count",
+                             "screenshot", "snapshot"})
+
 
 class BrowserRun:
     """Created by `BrowserSession.open()`; use once, then `drain()` and `close()`."""
@@ -61,11 +64,13 @@ class BrowserRun:
             self._screencast.start()
 
     # -- steps ----------------------------------------------------------------------
+    # waits, expectations and captures observe the page; requests that start while they run
+    # were caused by the action before them (a click whose handler awaits, then fetches)
     def run_step(self, step: Step) -> StepResult:
         action = parse_step(step)
         self._require_browser(step)
         timeout_s = action.timeout_s or self._settings.default_timeout_s
-        self.recorder.step = step.index
+        self.recorder.begin_step(step.index, causes_requests=action.name not in PASSIVE_ACTIONS)
         ctx = StepContext(page=self.page, cdp=self._cdp, artifacts_dir=self.artifacts_dir,
                           repeat=self.repeat, index=step.index, timeout_s=timeout_s)
         started_ns, t0 = self._clock(), time.perf_counter()

@@ -113,3 +113,42 @@ def test_ui_add_to_cart(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
                                  "ON b.trace_id = s.trace_id WHERE b.kind = 'request' "
                                  "AND b.method = 'POST'")
     assert ("POST /api/cart",) in rows
+
+
+CHECKOUT_UI = """\
+name: ui-checkout
+app:
+  command: "{python} app/shop.py --port {port}"
+  ready: {http: /healthz}
+steps:
+  - browser: {goto: /}
+  - browser: {name: add, click: "[data-product-id='1'] >> text=Add to cart"}
+  - browser: {expect_text: {selector: "#cart-count", text: "1"}}
+  - browser: {name: checkout, click: "#checkout"}
+  - browser: {wait_for: {network_idle: true}}
+checks:
+  - requests(status >= 400).count == 0
+"""
+
+
+@pytest.mark.browser
+def test_failed_click_is_joined_to_the_backend_span_that_raised(
+        shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (shop / "ui-checkout.yaml").write_text(CHECKOUT_UI)
+    checkout = shop / "app" / "checkout.py"
+    text = checkout.read_text()
+    old = "    lines = price_lines(conn, items)\n"
+    assert old in text
+    checkout.write_text(text.replace(old, old + '    raise RuntimeError("tax service '
+                                              'unreachable")\n', 1))
+    code, verdict = run(capsys, "ui-checkout.yaml")
+    assert code == 1
+    [request] = failing(verdict)["requests(status >= 400).count == 0"]["evidence"][
+        "failed_requests"]
+    assert request["method"] == "POST" and request["status"] == 500
+    assert request["step"] == "step #3 (checkout)"
+    assert request["backend"] == ("span POST /api/checkout ERROR: RuntimeError: "
+                                  "tax service unreachable")
+    code = main(["run", "ui-checkout.yaml"])
+    out = capsys.readouterr().out
+    assert "step #3 (checkout) → POST " in out and "/api/checkout 500 → span POST " in out
