@@ -21,7 +21,7 @@ from loop.errors import ScenarioError
 from loop.sli import RunData, SliRegistry
 from probes.base import Step
 from probes.browser import BrowserRun, BrowserSession, BrowserSettings
-from probes.browser_process import group_members
+from probes.browser_process import group_members, read_proc
 from tests.conftest import descendants
 from tests.probes.pages.server import PageServer, closed_port
 from tests.waiting import wait_until
@@ -88,7 +88,10 @@ def no_orphan_processes(session: BrowserSession) -> Iterator[None]:
     assert session.pgid is not None
 
     def ours() -> set[int]:
-        return descendants(os.getpid()) - set(group_members(session.pgid or 0))
+        # one fresh read per process: a renderer exiting between two scans is not "left"
+        return {pid for pid in descendants(os.getpid())
+                if (info := read_proc(pid)) is not None and info.pgid != session.pgid
+                and info.state not in ("Z", "X")}
 
     before = ours()
     yield
