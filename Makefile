@@ -46,6 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP) browser
 	$(PY) bench/ingest.py
 	$(PY) bench/overhead.py
+	$(PY) bench/verify_cost.py
 	$(PY) bench/gate_quality.py
 
 clean:
