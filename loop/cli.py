@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from loop.errors import EXIT_FAIL, EXIT_OK, CleanloopError, exit_code_for
+from loop.errors import EXIT_FAIL, EXIT_OK, CleanloopError, UsageError, exit_code_for
 
 logger = logging.getLogger("cleanloop")
 
@@ -39,7 +39,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from loop.errors import EXIT_INCONCLUSIVE, UsageError
+    from loop.errors import EXIT_INCONCLUSIVE
     from loop.gate import SequentialPlan
     from loop.progress import progress_for
     from loop.repo import git_toplevel, state_root
@@ -92,7 +92,6 @@ def _calibrate(args: argparse.Namespace, repo: Path) -> int:
 
 def _cmd_fix(args: argparse.Namespace) -> int:
     from loop.driver import Driver, FixRequest
-    from loop.errors import UsageError
     from loop.fix_report import summary_lines
     from loop.progress import progress_for
     from loop.repo import git_toplevel, state_root
@@ -235,9 +234,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "run" and args.repeat is not None and args.repeat < 1:
-        parser.error("--repeat must be at least 1")
     try:
+        if args.command == "run" and args.repeat is not None and args.repeat < 1:
+            raise UsageError("--repeat must be at least 1")
         code: int = args.func(args)
         return code
     except KeyboardInterrupt:

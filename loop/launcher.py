@@ -72,6 +72,16 @@ class LocalProcess:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def exited_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the app to exit; True if it did."""
+        if self._proc is None:
+            return False
+        try:
+            self._proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def exit_code(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 

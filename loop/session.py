@@ -168,7 +168,9 @@ class Session:
                                     f"{len(steps)} {step.name}")
                 result = self._run_step(step, client, browser_run)
                 rep.steps.append(result)
-                if not launcher.alive():
+                # a failed step may be the app dying: give its exit a moment to show
+                if not launcher.alive() or (not result.ok and not result.is_check
+                                            and launcher.exited_within(0.5)):
                     rep.crashed, rep.exit_code = True, launcher.exit_code()
                     logger.warning("the app exited (code %s) during %s", rep.exit_code,
                                    step.where())

@@ -154,3 +154,26 @@ def test_python_placeholder_is_this_interpreter() -> None:
     from loop.session import format_command
 
     assert format_command("{python} x --port {port}", 81) == f"{sys.executable} x --port 81"
+
+
+def test_repeat_boots_the_app_each_time_and_tags_every_row(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = scenario(tmp_path, steps="  - http: {path: /r}\n",
+                    checks='  - logs(message ~ "request /r").count == 1\n'
+                           "  - app.startup < 60s\n")
+    assert main(["run", str(path), "--repeat", "3", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)
+    assert [r["repeat"] for r in verdict["runs"]] == [0, 1, 2]
+    assert all(r["startup_ms"] > 0 for r in verdict["runs"])
+    zero_like = verdict["checks"][0]
+    assert zero_like["values"] == [1.0, 1.0, 1.0]
+    run_dir = Path(verdict["artifacts"]["run_dir"])
+    assert (run_dir / "app.log").read_text().count("booting") == 3
+    from loop.query import query_run
+
+    _, rows = query_run(run_dir, "SELECT repeat, count(*) FROM logs "
+                                 "WHERE message = 'request /r' GROUP BY 1 ORDER BY 1")
+    assert rows == [(0, 1), (1, 1), (2, 1)]
+    assert main(["run", str(path), "--repeat", "0"]) == 2
