@@ -8,6 +8,7 @@ candidate, a candidate that cannot boot, or a crash end the verify at once (reje
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from loop.errors import LaunchError
@@ -90,7 +91,9 @@ class Interleaving:
         return "the candidate fails: " + "; ".join(failed) if failed else ""
 
     def _candidate_step_failures(self) -> list[str]:
-        return [f"{f['check']}: {f['note']}" for f in step_failures(self.sides[1].reps)]
+        # "step #3 (cart-count): expect_text at x.yaml:13: ..." rather than naming it twice
+        return [f"{f['check']}: " + re.sub(r"^step #\d+ \(([^)]*)\) at ", r"\1 at ", f["note"])
+                for f in step_failures(self.sides[1].reps)]
 
     def _outcome(self) -> tuple[str, str]:
         assert self.decision is not None
