@@ -21,13 +21,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from loop.agents import AgentInvocation, resolve_agent
+from loop.agents import Agent, AgentInvocation, resolve_agent
 from loop.evidence_bundle import write_bundle
 from loop.gate import SequentialPlan
 from loop.git import git, resolve_commit
 from loop.progress import Progress
 from loop.redact import Redactor
-from loop.runner import run_scenario
+from loop.runner import RunResult, run_scenario
+from loop.scenario import Scenario
 from loop.store import ensure_state_dir, new_run_id
 from loop.tamper import protected_violations
 from loop.verify import Verifier, VerifyRequest, load_base_scenario
@@ -141,7 +142,7 @@ class Driver:
 
             result.report = write_report(result, scenario, base_sha)
 
-    def _reproduce(self, scenario: Any, rel: str, base_sha: str) -> Any:
+    def _reproduce(self, scenario: Scenario, rel: str, base_sha: str) -> RunResult:
         self.progress.phase(f"fix {scenario.name}: reproducing on {base_sha[:12]}")
         with WorktreeManager(self.repo) as wm:
             wt = wm.create(base_sha, "reproduce")
@@ -149,8 +150,8 @@ class Driver:
                                 state_root=self.state_root, repeat=1, progress=self.progress,
                                 env=self.env)
 
-    def _attempt(self, req: FixRequest, agent: Any, attempt: Attempt, scenario: Any, rel: str,
-                 base_sha: str, failing: dict[str, Any], run_dir: Path,
+    def _attempt(self, req: FixRequest, agent: Agent, attempt: Attempt, scenario: Scenario,
+                 rel: str, base_sha: str, failing: dict[str, Any], run_dir: Path,
                  gate_verdict: dict[str, Any] | None, previous: list[Attempt],
                  previous_diff: str, started: float) -> str:
         attempt.dir.mkdir(parents=True)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from collectors.process_logs import ProcessLogCapture
 from loop.errors import LaunchError
+from loop.spawn import spawn_group
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,9 @@ class LocalProcess:
     def start(self, env: Mapping[str, str]) -> AppHandle:
         logger.info("launching %s in %s", shlex.join(self.argv), self.cwd)
         try:
-            self._proc = subprocess.Popen(
+            self._proc = spawn_group(
                 self.argv, cwd=self.cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             raise LaunchError(f"cannot start the app ({shlex.join(self.argv)} in {self.cwd}): "
                               f"{exc.strerror or exc}") from exc

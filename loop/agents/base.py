@@ -31,6 +31,7 @@ from typing import Protocol
 
 from loop.agents.env import invocation_env
 from loop.errors import AgentError
+from loop.spawn import spawn_group
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,8 @@ def run_command(argv: list[str], *, name: str, cwd: Path, env: Mapping[str, str]
     started = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         try:
-            proc = subprocess.Popen(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, start_new_session=True)
+            proc = spawn_group(argv, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                               stdout=out, stderr=err)
         except OSError as exc:
             raise AgentError(f"cannot run agent {name!r} ({argv[0]} in {cwd}): "
                              f"{exc.strerror or exc}") from exc
