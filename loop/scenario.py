@@ -19,7 +19,7 @@ from probes.base import Step
 
 STEP_KINDS = ("http", "load", "browser")
 _TOP_KEYS = {"name", "description", "app", "steps", "repeat", "checks", "targets", "guards",
-             "protected", "browser", "warmup"}
+             "protected", "browser"}
 _APP_KEYS = {"command", "cwd", "ready", "timeout", "env", "service", "metrics", "scrape_interval",
              "port", "stop_timeout", "launcher"}
 _READY_KEYS = {"http", "port", "log"}
