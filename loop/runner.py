@@ -43,7 +43,7 @@ def browser_for(scenario: Scenario, env: Mapping[str, str]) -> Iterator[BrowserS
     b = scenario.browser
     settings = BrowserSettings(executable=b.executable, cdp_url=b.cdp_url, headless=b.headless,
                                screencast=b.screencast, performance_trace=b.performance_trace,
-                               default_timeout_s=b.timeout_s)
+                               default_timeout_s=b.timeout_s, viewport=b.viewport)
     session = BrowserSession(settings, env)
     try:
         session.start()

@@ -56,6 +56,7 @@ class BrowserOptions:
     screencast: bool = False
     performance_trace: bool = False
     timeout_s: float = 10.0
+    viewport: tuple[int, int] = (1280, 800)
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,15 @@ class _Validator:
             headless=bool(b.get("headless", True)), screencast=bool(b.get("screencast", False)),
             performance_trace=bool(b.get("performance_trace", False)),
             timeout_s=self.duration(b.get("timeout", "10s"), keys + ("timeout",)),
+            viewport=self.viewport(b.get("viewport", [1280, 800]), keys + ("viewport",)),
         )
+
+    def viewport(self, value: Any, keys: KeyPath) -> tuple[int, int]:
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                           for v in value)):
+            raise self.fail(keys, "expected [width, height] in pixels, e.g. [1280, 800]")
+        return (value[0], value[1])
 
 
 def _default_step_name(kind: str, params: Mapping[str, Any]) -> str:

@@ -93,3 +93,13 @@ def test_an_unimplemented_launcher_is_refused_not_ignored(tmp_path: Path) -> Non
     with pytest.raises(ScenarioError, match="launcher 'docker' is not available") as info:
         load_scenario(write(tmp_path, text))
     assert info.value.field == "app.launcher" and info.value.line == 6
+
+
+def test_browser_settings_are_validated(tmp_path: Path) -> None:
+    text = GOOD.replace("steps:\n", "browser: {viewport: [800, 600], timeout: 3s}\nsteps:\n")
+    s = load_scenario(write(tmp_path, text))
+    assert s.browser.viewport == (800, 600) and s.browser.timeout_s == 3.0
+    bad = GOOD.replace("steps:\n", "browser: {viewport: wide}\nsteps:\n")
+    with pytest.raises(ScenarioError, match=r"\[width, height\]") as info:
+        load_scenario(write(tmp_path, bad))
+    assert info.value.field == "browser.viewport"
