@@ -7,48 +7,59 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from loop.errors import EXIT_FAIL, EXIT_OK, CleanloopError, UsageError, exit_code_for
 
 logger = logging.getLogger("cleanloop")
 
 
+def _git_repo(command: str) -> Path:
+    from loop.repo import git_toplevel
+
+    repo = git_toplevel(Path.cwd())
+    if repo is None:
+        raise UsageError(f"cleanloop {command} works inside a git repository")
+    return repo
+
+
+def _emit(as_json: bool, data: Any, lines: Callable[[], list[str]]) -> None:
+    """The result on stdout: JSON for machines, or the human summary."""
+    print(json.dumps(data, indent=2, default=str) if as_json else "\n".join(lines()))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    from loop.progress import progress_for
+    from loop.progress import progress_while
     from loop.repo import state_root
     from loop.runner import run_scenario
     from loop.scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
-    progress = progress_for(args.json)
-    try:
+    with progress_while(args.json) as progress:
         result = run_scenario(scenario, project_dir=Path(args.scenario).resolve().parent,
                               state_root=state_root(), repeat=args.repeat or scenario.repeat,
                               progress=progress, env=os.environ)
-    finally:
-        progress.close()
-    if args.json:
-        print(json.dumps(result.verdict, indent=2, default=str))
-    else:
+
+    def summary() -> list[str]:
         from loop.verdict import summary_lines  # after the run: pandas loads while the app boots
 
-        print("\n".join(summary_lines(result.verdict)))
+        return summary_lines(result.verdict)
+
+    _emit(args.json, result.verdict, summary)
     return EXIT_OK if result.passed else EXIT_FAIL
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from loop.errors import EXIT_INCONCLUSIVE
     from loop.gate import SequentialPlan
-    from loop.progress import progress_for
-    from loop.repo import git_toplevel, state_root
+    from loop.progress import progress_while
+    from loop.repo import state_root
     from loop.verify import Verifier, VerifyRequest
     from loop.verify_report import table_lines
 
-    repo = git_toplevel(Path.cwd())
-    if repo is None:
-        raise UsageError("cleanloop verify works inside a git repository")
+    repo = _git_repo("verify")
     if args.calibrate:
         return _calibrate(args, repo)
     if (args.candidate is None) == (args.patch is None):
@@ -61,45 +72,34 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                         candidate=args.candidate,
                         patch=Path(args.patch).resolve() if args.patch else None, plan=plan,
                         warmup=max(0, args.warmup))
-    progress = progress_for(args.json)
-    try:
+    with progress_while(args.json) as progress:
         result = Verifier(repo, state_root(), progress, os.environ).verify(req)
-    finally:
-        progress.close()
-    if args.json:
-        print(json.dumps(result.verdict, indent=2, default=str))
-    else:
-        print("\n".join(table_lines(result.verdict)))
+    _emit(args.json, result.verdict, lambda: table_lines(result.verdict))
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
 
 
 def _calibrate(args: argparse.Namespace, repo: Path) -> int:
     from loop.calibrate import calibration_lines, run_calibration
-    from loop.progress import progress_for
+    from loop.progress import progress_while
     from loop.repo import state_root
     from loop.verify import Verifier, VerifyRequest
 
-    progress = progress_for(args.json)
-    try:
+    with progress_while(args.json) as progress:
         result = run_calibration(Verifier(repo, state_root(), progress, os.environ),
                                  VerifyRequest(scenario_path=Path(args.scenario), base=args.base),
                                  runs=max(2, args.runs))
-    finally:
-        progress.close()
-    print(json.dumps(result, indent=2) if args.json else "\n".join(calibration_lines(result)))
+    _emit(args.json, result, lambda: calibration_lines(result))
     return EXIT_OK
 
 
 def _cmd_fix(args: argparse.Namespace) -> int:
     from loop.driver import Driver, FixRequest
     from loop.fix_report import summary_lines
-    from loop.progress import progress_for
-    from loop.repo import git_toplevel, state_root
+    from loop.progress import progress_while
+    from loop.repo import state_root
     from loop.units import parse_duration_s
 
-    repo = git_toplevel(Path.cwd())
-    if repo is None:
-        raise UsageError("cleanloop fix works inside a git repository")
+    repo = _git_repo("fix")
     if args.max_iterations < 1:
         raise UsageError("--max-iterations must be at least 1")
     try:
@@ -112,15 +112,10 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                      agent_timeout_s=agent_timeout, continue_previous=args.continue_previous,
                      allow_env=tuple(args.allow_env),
                      scripted_patches=tuple(Path(p).resolve() for p in args.script_patch))
-    progress = progress_for(args.json)
-    try:
+    with progress_while(args.json) as progress:
         result = Driver(repo, state_root(), progress, os.environ).fix(req)
-    finally:
-        progress.close()
-    if args.json:
-        print(json.dumps(json.loads((result.fix_dir / "summary.json").read_text()), indent=2))
-    else:
-        print("\n".join(summary_lines(result)))
+    _emit(args.json, json.loads((result.fix_dir / "summary.json").read_text()),
+          lambda: summary_lines(result))
     return EXIT_OK if result.outcome == "fixed" else EXIT_FAIL
 
 
@@ -239,6 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("--repeat must be at least 1")
         code: int = args.func(args)
         return code
+    except BrokenPipeError:
+        # stdout closed early (`cleanloop query ... | head`): not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("cleanloop: interrupted; everything started was stopped", file=sys.stderr)
         return exit_code_for(KeyboardInterrupt())

@@ -5,7 +5,9 @@ Output stays quiet and machine-readable when stdout is not a TTY or --json is gi
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -69,3 +71,13 @@ def progress_for(json_output: bool) -> Progress:
     if json_output or not sys.stdout.isatty() or not sys.stderr.isatty():
         return QuietProgress()
     return LiveProgress()
+
+
+@contextlib.contextmanager
+def progress_while(json_output: bool) -> Iterator[Progress]:
+    """The right Progress for this output, closed (the live line cleared) on every exit."""
+    progress = progress_for(json_output)
+    try:
+        yield progress
+    finally:
+        progress.close()

@@ -13,14 +13,15 @@ TABLE_NAMES = ("spans", "logs", "metrics", "browser")
 
 
 def query_run(run_dir: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run `sql` with each table of the run available as a view. Returns (columns, rows)."""
+    """Run `sql` with each table of the run available as a view. Returns (columns, rows).
+
+    In a verify directory the views hold both sides, told apart by a `side` column."""
     con = duckdb.connect(":memory:")
     try:
         for name in TABLE_NAMES:
-            path = run_dir / f"{name}.parquet"
-            if path.exists():
-                literal = str(path).replace("'", "''")
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{literal}')")
+            sources = _sources(run_dir, name)
+            if sources:
+                con.execute(f"CREATE VIEW {name} AS " + " UNION ALL BY NAME ".join(sources))
         try:
             cur = con.execute(sql)
         except duckdb.Error as exc:
@@ -31,6 +32,20 @@ def query_run(run_dir: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]
         return columns, cur.fetchall()
     finally:
         con.close()
+
+
+def _sources(run_dir: Path, table: str) -> list[str]:
+    """SELECTs for one table: the run's own file, or for a verify (or calibrate) directory
+    the baseline's and the candidate's, with a `side` column."""
+    def read(path: Path) -> str:
+        return "read_parquet('" + str(path).replace("'", "''") + "')"
+
+    own = run_dir / f"{table}.parquet"
+    if own.exists():
+        return [f"SELECT * FROM {read(own)}"]
+    return [f"SELECT '{side}' AS side, * FROM {read(run_dir / side / f'{table}.parquet')}"
+            for side in ("baseline", "candidate")
+            if (run_dir / side / f"{table}.parquet").exists()]
 
 
 def format_table(columns: list[str], rows: list[tuple[Any, ...]], max_width: int = 60) -> str:

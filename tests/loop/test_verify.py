@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from loop.cli import main
+from loop.query import query_run
 from tests.repo_state import assert_no_worktrees, snapshot
 from tests.shop_repo import fix, make_patch, seeded_shop
 
@@ -46,6 +47,10 @@ def test_real_n_plus_one_fix_is_accepted_and_the_user_tree_is_untouched(
     run_dir = Path(verdict["artifacts"]["run_dir"])
     assert (run_dir / "verdict.json").exists()
     assert (run_dir / "candidate" / "spans.parquet").exists()
+    # `cleanloop query` sees both sides of a verify, told apart by `side`
+    _, rows = query_run(run_dir, "SELECT side, count(DISTINCT repeat) FROM spans "
+                                 "WHERE name = 'POST /api/checkout' GROUP BY 1 ORDER BY 1")
+    assert rows == [("baseline", ev["n_baseline"]), ("candidate", ev["n_candidate"])]
     assert snapshot(shop) == before
     assert_no_worktrees(shop)
 
