@@ -64,14 +64,15 @@ class Cell:
 
 
 def one_verify(
-    rng: np.random.Generator, cv: float, ratio: float, required: float, tolerance: float
+    rng: np.random.Generator, cv: float, ratio: float, required: float, tolerance: float,
+    guard_ratio: float = 1.0,
 ) -> GateDecision:
     """One sequential verify: draw all runs up front, reveal them look by look."""
     sigma = math.sqrt(math.log1p(cv * cv))
     n = PLAN.max_runs
     noise = rng.normal(0.0, sigma, size=(4, n))
     target_b, target_c = MEDIAN * np.exp(noise[0]), MEDIAN * ratio * np.exp(noise[1])
-    guard_b, guard_c = MEDIAN * np.exp(noise[2]), MEDIAN * np.exp(noise[3])
+    guard_b, guard_c = MEDIAN * np.exp(noise[2]), MEDIAN * guard_ratio * np.exp(noise[3])
     decision: GateDecision | None = None
     look = 0
     while (want := PLAN.next_n(decision)) is not None:
@@ -100,6 +101,32 @@ def run_cell(
         guard_reject += any(c.classification == Classification.REGRESSED for c in d.comparisons)
     return Cell(cv, ratio, trials, counts["accept"], counts["reject"], counts["inconclusive"],
                 guard_reject, runs)
+
+
+GUARD_REGRESSIONS = (1.10, 1.20, 1.50)
+
+
+def run_guard_cell(cv: float, guard_ratio: float, trials: int, seed: int, required: float,
+                   tolerance: float) -> tuple[float, float, float, float]:
+    """A real 20% improvement of the target while the guarded SLI truly regresses.
+
+    Returns (cv, guard ratio, share of verifies that caught it, share wrongly accepted)."""
+    rng = np.random.default_rng(seed)
+    caught = accepted = 0
+    for _ in range(trials):
+        d = one_verify(rng, cv, 0.80, required, tolerance, guard_ratio)
+        caught += any(c.classification == Classification.REGRESSED for c in d.comparisons)
+        accepted += d.outcome == "accept"
+    return cv, guard_ratio, caught / trials, accepted / trials
+
+
+def print_guard_table(rows: list[tuple[float, float, float, float]], tolerance: float) -> None:
+    print(f"\nguard power: target truly 20% better, guarded SLI truly worse, "
+          f"guard regresses <= {tolerance:.0%}")
+    print(f"{'CV':>4} | {'guard truly':<12} | {'caught':>7} | {'accepted anyway':>15}")
+    print("-" * 48)
+    for cv, ratio, caught, accepted in rows:
+        print(f"{cv:>4.0%} | {label(ratio):<12} | {caught:>7.1%} | {accepted:>15.1%}")
 
 
 def label(ratio: float) -> str:
@@ -157,9 +184,17 @@ def main(argv: list[str] | None = None) -> int:
                                args.guard_tolerance)
                    for (cv, r), s in zip(grid, seeds, strict=True)]
         cells = [f.result() for f in futures]
+        guard_grid = [(cv, g) for cv in CVS for g in GUARD_REGRESSIONS]
+        guard_seeds = np.random.SeedSequence(args.seed + 1).generate_state(
+            len(guard_grid)).tolist()
+        guard_futures = [pool.submit(run_guard_cell, cv, g, args.trials, s, args.required,
+                                     args.guard_tolerance)
+                         for (cv, g), s in zip(guard_grid, guard_seeds, strict=True)]
+        guard_rows = [f.result() for f in guard_futures]
     print_table(cells, args.required, args.guard_tolerance)
+    print_guard_table(guard_rows, args.guard_tolerance)
     ok = check_targets(cells)
-    print(f"\n{len(grid)} cells x {args.trials} trials in "
+    print(f"\n{len(grid) + len(guard_rows)} cells x {args.trials} trials in "
           f"{time.perf_counter() - started:.1f} s with {args.workers} workers")
     return 0 if ok else 1
 

@@ -9,11 +9,11 @@ Input is one value per run per SLI, baseline and candidate runs interleaved. Per
   Otherwise UNKNOWN, which becomes INCONCLUSIVE at the final look.
 * **guard** ``SLI regresses <= Y``: REGRESSED if the test in the worsening direction gives
   p < alpha_look and the ratio is at or beyond 1 + Y (1 - Y when higher is better).
-  HELD if the interval rules a regression of Y out, if the estimate is within the
-  tolerance (not significant, ratio short of 1 + Y), or at the final look when no
-  significant regression of Y was found. UNKNOWN (run more) only while the estimate is
-  beyond the tolerance without significance and looks remain, so a noisy guard costs
-  runs only when it looks like a regression, and never turns a verify inconclusive.
+  HELD if the interval rules a regression of Y out, if the estimate sits in the better
+  half of the tolerance (ratio below 1 + Y/2, not significant), or at the final look when
+  no significant regression of Y was found. UNKNOWN (run more) while the estimate is
+  closer to the tolerance than that and looks remain, so a noisy guard costs runs only
+  when it looks like a regression, and never turns a verify inconclusive.
   Every look re-tests a HELD guard for a significant regression.
 * MISSING when either side has no finite value: never a pass.
 
@@ -274,8 +274,11 @@ def _classify_guard(
         return Classification.REGRESSED, f"{ev} < {alpha:.2g} and ratio {op} {threshold:.3g}"
     if (lo > threshold) if higher else (hi < threshold):
         return Classification.HELD, f"{ev}: CI rules out ratio {op} {threshold:.3g}"
-    if not beyond:
-        return Classification.HELD, f"{ev}: estimate within tolerance, no significant regression"
+    # held early only when the estimate sits in the better half of the tolerance
+    early = 1.0 + (threshold - 1.0) / 2.0
+    if (ratio > early) if higher else (ratio < early):
+        return Classification.HELD, f"{ev}: estimate well within tolerance, no significant " \
+                                    "regression"
     if final:
         return Classification.HELD, f"{ev}: no significant regression by the last look"
     return Classification.UNKNOWN, f"{ev}: regression not ruled out yet, more runs needed"

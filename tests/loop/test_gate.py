@@ -324,3 +324,14 @@ def test_summarize() -> None:
     assert (s.median, s.q1, s.q3, s.worst) == (2.5, 1.75, 3.25, 4.0)
     assert summarize([4.0, 1.0], higher_is_better=True).worst == 1.0
     assert math.isnan(summarize([]).median)
+
+
+def test_a_guard_holds_early_only_in_the_better_half_of_its_tolerance() -> None:
+    rng = np.random.default_rng(29)
+    noisy = lognormal(rng, 100.0, 0.30, 10)
+    near = compare(guard(noisy, [v * 1.03 for v in noisy[::-1]], 0.05), 0.0025, final=False)
+    assert near.ratio == pytest.approx(1.03) and near.classification == C.UNKNOWN
+    well = compare(guard(noisy, [v * 1.02 for v in noisy[::-1]], 0.05), 0.0025, final=False)
+    assert well.ratio == pytest.approx(1.02) and well.classification == C.HELD
+    assert compare(guard(noisy, [v * 1.03 for v in noisy[::-1]], 0.05), 0.0025,
+                   final=True).classification == C.HELD
