@@ -38,10 +38,9 @@ def evidence_for(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
 
 
 def _span_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
-    from loop.sli_telemetry import _by_name
+    from loop.sli_telemetry import matching_spans
 
-    arg = ref.segments[0].args[0] if ref.segments[0].args else "*"
-    frames = [_by_name(r.frame("spans"), "name", arg) for r in runs]
+    frames = [matching_spans(r, ref) for r in runs]
     df = pd.concat(frames) if frames else pd.DataFrame()
     if df.empty:
         return {"matching_spans": 0}
@@ -56,9 +55,9 @@ def _span_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
 
 
 def _log_evidence(ref: SliRef, runs: list[RunData]) -> dict[str, Any]:
-    from loop.sli_telemetry import _log_rows
+    from loop.sli_telemetry import matching_logs
 
-    frames = [_log_rows(r, ref) for r in runs]
+    frames = [matching_logs(r, ref) for r in runs]
     df = pd.concat(frames) if frames else pd.DataFrame()
     if df.empty:
         return {"matching_lines": 0}

@@ -65,22 +65,16 @@ def warm_up_imports() -> threading.Thread:
     return thread
 
 
-def run_data(store: RunStore, reps: list[Repetition]) -> list[RunData]:
-    from loop.sli import RunData
-
-    frames = {name: store.frame(name) for name in ("spans", "logs", "metrics", "browser")}
-    return [RunData(repeat=r.repeat, steps=r.steps, startup_ms=r.startup_ms, crashed=r.crashed,
-                    exit_code=r.exit_code,
-                    tables={n: f[f["repeat"] == r.repeat] for n, f in frames.items()})
-            for r in reps]
-
-
 def repetition_data(rep: Repetition) -> RunData:
-    """RunData straight from a repetition's columns (no store round trip)."""
+    """RunData straight from a repetition's columns (no store round trip); every row
+    carries `repeat`, as in the stored tables."""
     from loop.sli import RunData
 
-    tables = {n: arrow_table(n, rep.tables.get(n, {})).to_pandas()
-              for n in ("spans", "logs", "metrics", "browser")}
+    tables = {}
+    for name in ("spans", "logs", "metrics", "browser"):
+        cols = rep.tables.get(name, {})
+        rows = max((len(v) for v in cols.values()), default=0)
+        tables[name] = arrow_table(name, {**cols, "repeat": [rep.repeat] * rows}).to_pandas()
     return RunData(repeat=rep.repeat, steps=rep.steps, startup_ms=rep.startup_ms,
                    crashed=rep.crashed, exit_code=rep.exit_code, tables=tables)
 
@@ -108,7 +102,8 @@ def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, rep
     from loop.verdict import build_verdict
 
     store.write_tables()
-    results = evaluate_checks(default_registry(), scenario.checks, run_data(store, reps))
+    results = evaluate_checks(default_registry(), scenario.checks,
+                              [repetition_data(r) for r in reps])
     tail = ""
     if store.app_log.exists():
         tail = "\n".join(store.app_log.read_text(errors="replace").splitlines()[-20:])

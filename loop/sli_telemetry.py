@@ -54,18 +54,25 @@ def _attribute_column(df: pd.DataFrame, key: str, column: str = "attributes") ->
     return df[column].map(get)
 
 
-def span_sli(run: RunData, ref: SliRef) -> float | None:
-    how = tail_name(ref, _SPAN_AGGS)
+def matching_spans(run: RunData, ref: SliRef) -> pd.DataFrame:
+    """The spans a `span(NAME, filters...)` reference selects (the SLI and its evidence)."""
     df = _by_name(run.frame("spans"), "name", single_arg(ref, "span name"))
     for flt in ref.segments[0].filters:
         column = df[flt.field] if flt.field in _SPAN_COLUMNS else _attribute_column(df, flt.field)
         df = apply_filter(df, flt, column)
+    return df
+
+
+def span_sli(run: RunData, ref: SliRef) -> float | None:
+    how = tail_name(ref, _SPAN_AGGS)
+    df = matching_spans(run, ref)
     if how == "error_count":
         return float((df["status"] == "ERROR").sum())
     return aggregate(df["duration_ms"].astype(float), how)
 
 
-def _log_rows(run: RunData, ref: SliRef) -> pd.DataFrame:
+def matching_logs(run: RunData, ref: SliRef) -> pd.DataFrame:
+    """The log rows a `logs(...)` reference selects (the SLI and its evidence)."""
     df = run.frame("logs")
     args = ref.segments[0].args
     if args and args[0] != "*":
@@ -82,7 +89,7 @@ def _log_rows(run: RunData, ref: SliRef) -> pd.DataFrame:
 
 def logs_sli(run: RunData, ref: SliRef) -> float | None:
     tail_name(ref, ("count",), default="count")
-    df = _log_rows(run, ref)
+    df = matching_logs(run, ref)
     if df.empty:
         return 0.0
     channel = np.where(df["source"] == "otlp", "otlp", "process")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loop.cli import main
-from tests.processes import processes_mentioning
+from tests.processes import chromium_pids, processes_mentioning
 
 pytestmark = pytest.mark.browser
 
@@ -39,20 +39,6 @@ def scenario(tmp_path: Path, steps: str) -> Path:
     path.write_text('name: ui\napp:\n  command: "{python} pages.py {port}"\n'
                     "  ready: {http: /}\n  timeout: 10s\nsteps:\n" + steps)
     return path
-
-
-def chromium_pids() -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if b"chrom" in cmd.split(b"\0")[0] and state != "Z":
-                pids.add(int(entry.name))
-    return pids
 
 
 def test_missing_browser_exits_3_with_install_advice(
