@@ -41,6 +41,9 @@ def test_real_n_plus_one_fix_is_accepted_and_the_user_tree_is_untouched(
     ev = target["evidence"]
     assert ev["ratio"] < 0.8 and ev["ci"][1] is not None and ev["p_value"] < ev["alpha_look"]
     assert ev["n_baseline"] == ev["n_candidate"] >= 6
+    # a target decided early keeps its evidence of that look while a guard asks for more runs
+    n_base, n_cand = verdict["baseline"]["runs"], verdict["candidate"]["runs"]
+    assert n_base == n_cand >= ev["n_baseline"]
     # the scenario came from the base revision, not the user's edited copy (< 1ms)
     checks = [c for c in verdict["checks"] if c["kind"] == "absolute"]
     assert checks and checks[0]["threshold"] == 25.0 and checks[0]["ok"]
@@ -50,7 +53,7 @@ def test_real_n_plus_one_fix_is_accepted_and_the_user_tree_is_untouched(
     # `cleanloop query` sees both sides of a verify, told apart by `side`
     _, rows = query_run(run_dir, "SELECT side, count(DISTINCT repeat) FROM spans "
                                  "WHERE name = 'POST /api/checkout' GROUP BY 1 ORDER BY 1")
-    assert rows == [("baseline", ev["n_baseline"]), ("candidate", ev["n_candidate"])]
+    assert rows == [("baseline", n_base), ("candidate", n_cand)]
     assert snapshot(shop) == before
     assert_no_worktrees(shop)
 
