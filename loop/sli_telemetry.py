@@ -40,7 +40,9 @@ def _by_name(df: pd.DataFrame, column: str, pattern: str) -> pd.DataFrame:
     if pattern == "*":
         return df
     if any(c in pattern for c in "*?["):
-        return df[df[column].astype(str).map(lambda v: fnmatch.fnmatchcase(v, pattern))]
+        # astype(bool): an empty object-dtype mask would select columns, not rows
+        mask = df[column].astype(str).map(lambda v: fnmatch.fnmatchcase(v, pattern))
+        return df[mask.astype(bool)]
     return df[df[column] == pattern]
 
 

@@ -3,7 +3,8 @@
 Every SLI the scenario's checks use is guarded by default at DEFAULT_GUARD_TOLERANCE
 unless a target or guard already covers it. A guard on a span glob (`span(*).p95`)
 is expanded into one guard per span name seen in the baseline runs, so a patch that
-slows down another route is caught by name.
+slows down another route is caught by name; when no baseline span matches, the glob stays
+one guard, which has no data and so rejects (missing data is never a pass).
 """
 
 from __future__ import annotations
@@ -64,7 +65,12 @@ def expand(items: Sequence[Item], baseline: Sequence[RunData]) -> list[Item]:
         names: set[str] = set()
         for run in baseline:
             names.update(str(n) for n in run.frame("spans")["name"].dropna().unique())
-        for name in sorted(n for n in names if fnmatch.fnmatchcase(n, glob)):
+        matched = sorted(n for n in names if fnmatch.fnmatchcase(n, glob))
+        if not matched:
+            # nothing to expand into: keep the glob itself, whose missing data rejects
+            out.append(item)
+            continue
+        for name in matched:
             segments = (replace(seg, args=(name,)),) + item.ref.segments[1:]
             text = f'{seg.name}("{name}")' + "".join(
                 f".{_text(s)}" for s in item.ref.segments[1:])

@@ -139,3 +139,10 @@ def test_zero_checks_must_hold_in_every_run_and_missing_data_never_passes() -> N
     missing = evaluate_check(REGISTRY, parse_check("app.startup < 800ms"),
                              runs_with_startups(100.0, None))
     assert not missing.ok and missing.note == "no data in 1 of 2 run(s)"
+
+
+def test_a_name_glob_over_a_run_without_spans_is_no_data() -> None:
+    empty = RunData(0, {})
+    assert value('span("GET /api/*").p95', empty) is None
+    assert value('span("GET /api/*").count', empty) == 0
+    assert value('logs("timeout*").count', empty) == 0
