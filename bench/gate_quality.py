@@ -10,15 +10,15 @@ noise of the given CV. Two SLIs:
 * a guard ``regresses <= 5%`` on a second, unchanged SLI (true ratio 1.00), so guard
   false-rejects show up.
 
-The gate runs its default plan (looks at 5, 10, 15, 20 runs per side, alpha 0.01 split
-evenly), keeping decided items between looks exactly as `cleanloop verify` does, and
-stops as soon as it decides. Required 5% is the largest round figure for which a true 10%
-improvement at CV 5% still passes >= 95% of the time: the estimate must clear 0.95, and
-with 10 runs per side its spread is about 2.3% at that CV.
+The gate runs the plan `cleanloop verify` uses (looks at 6, 10, 14, 18 runs per side,
+alpha 0.01 split evenly), keeping decided items between looks exactly as `cleanloop verify`
+does, and stops as soon as it decides. Required 5% is the largest round figure for which a
+true 10% improvement at CV 5% still passes >= 95% of the time: the estimate must clear
+0.95, and with 10 runs per side its spread is about 2.3% at that CV.
 
-The guard decides the run count: it stops early only once its interval rules a 5%
-regression out, which at CV 5% takes ~15-20 runs (with `--guard-tolerance 0.10` a true 10%
-improvement at CV 5% is decided after ~12 runs per side instead of ~17).
+The guard holds early when its interval rules the regression out or its estimate sits in
+the better half of the tolerance; otherwise it asks for more runs, up to the cap. A second
+table shows how often a guard catches a real regression of the guarded SLI.
 
 Targets (exit 1 if any fails): false accept <= 1% for true ratios 1.00 and 1.05 at every
 CV; false reject <= 5% and accept >= 95% for a true 10% improvement at CV 5%.

@@ -107,7 +107,9 @@ class Driver:
         try:
             repro = self._reproduce(scenario, rel, base_sha)
             result.reproduction = repro.verdict
-            if repro.passed and not scenario.targets:
+            # passing checks mean nothing to fix; only a scenario of targets alone (make it
+            # faster) has no absolute failure to reproduce and goes to the agent anyway
+            if repro.passed and (scenario.checks or not scenario.targets):
                 result.outcome = "not-reproduced"
                 return result
             failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
@@ -184,7 +186,8 @@ class Driver:
             attempt.outcome = "no-diff"
             attempt.reason = f"the agent made no change (exit code {outcome.exit_code})"
             return diff
-        violations = protected_violations(changed, scenario.protected)
+        # the scenario file itself is protected whatever its `protected:` list says
+        violations = protected_violations(changed, (*scenario.protected, "/" + rel))
         if violations:
             attempt.outcome = "tampered"
             attempt.reason = ("the diff touches protected paths: " + ", ".join(violations)
@@ -196,6 +199,8 @@ class Driver:
                              patch=attempt.dir / "diff.patch")
         if req.plan is not None:
             vreq = replace(vreq, plan=req.plan)
+        if req.budget_s is not None:
+            vreq = replace(vreq, deadline=started + req.budget_s)
         res = verifier.verify(vreq)
         (attempt.dir / "verdict.json").write_text(
             (res.run_dir / "verdict.json").read_text(encoding="utf-8"), encoding="utf-8")

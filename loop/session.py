@@ -189,6 +189,8 @@ class Session:
                   capture: ProcessLogCapture, scraper: PrometheusScraper | None,
                   browser_run: BrowserRun | None) -> None:
         self.progress.phase(f"{self._label(rep.repeat)}: flushing telemetry")
+        # one deadline for every collector, with room for the app's SIGTERM grace
+        deadline = time.monotonic() + FLUSH_DEADLINE_S + self.scenario.app.stop_timeout_s
         parts: list[Any] = []
         try:
             if browser_run is not None:
@@ -197,13 +199,12 @@ class Session:
                 finally:
                     browser_run.close()
             if scraper is not None:
-                scraper.stop(time.monotonic() + 2.0)
+                scraper.stop(deadline)
                 parts.append(scraper)
             code = launcher.stop()
             if rep.crashed:
                 rep.exit_code = code
         finally:
-            deadline = time.monotonic() + FLUSH_DEADLINE_S
             receiver.stop(deadline)
             capture.stop(deadline)
             launcher.close()

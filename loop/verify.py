@@ -67,6 +67,9 @@ class VerifyRequest:
     patch: Path | None = None
     plan: SequentialPlan = DEFAULT_PLAN
     warmup: int = 0
+    #: time.monotonic() after which no new run starts (the fix loop's --budget): the verify
+    #: ends INCONCLUSIVE, never accepted
+    deadline: float | None = None
 
 
 def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path) -> tuple[Scenario, str]:

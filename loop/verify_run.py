@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 from loop.errors import LaunchError
@@ -68,6 +69,9 @@ class Interleaving:
         look = 0
         while (n := self.req.plan.next_n(self.decision)) is not None:
             while len(cand.runs) < n:
+                if self.req.deadline is not None and time.monotonic() > self.req.deadline:
+                    return self._finish("inconclusive", "the time budget ran out after "
+                                        f"{len(cand.runs)} runs per side, undecided")
                 order = (base, cand) if len(cand.runs) % 2 == 0 else (cand, base)
                 for side in order:
                     self._phase(side.label, len(side.runs) + 1, n)

@@ -6,7 +6,7 @@ Iteration N (1-based) applies patch number N with `git apply` inside the worktre
 prints what it did. A patch given as the literal word `none` makes no change; with no
 patch left for this iteration it says so and makes no change. Exit 0 on success, 1 when
 the patch does not apply, 2 on bad arguments. cleanloop runs it through the same shell
-template code path as any user command (`--agent scripted --agent-patch FILE ...`), so
+template code path as any user command (`--agent scripted --script-patch FILE ...`), so
 demos and tests exercise the real agent machinery without a model.
 """
 

@@ -1,0 +1,223 @@
+"""Cost of one `cleanloop fix` iteration, outside the agent, against the `verify` it contains.
+
+One fix of checkout-perf.yaml with one iteration, the scripted agent applying
+fixes/checkout-n-plus-one.patch, is timed against `cleanloop verify checkout-perf.yaml
+--base HEAD --patch fixes/checkout-n-plus-one.patch --runs 6 --max-runs 6` alone, on a
+freshly seeded shop repository each, alternating which goes first. Both verifies make
+exactly 6 runs per side: `cleanloop fix` has no --runs / --max-runs, so the fix runs in a
+child process that builds what `cleanloop fix --agent scripted --max-iterations 1` builds,
+with the same plan in `FixRequest.plan`, a progress recorder and timing hooks.
+
+The iteration is the fix's wall time minus the agent's own time and minus the reproduce
+run, which happens once per fix before iteration 1 (reported separately, never hidden).
+Target: iteration / verify alone <= 1.1.
+
+    python bench/loop_overhead.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loop.demo import FIXES_DIR, seed_repository  # noqa: E402
+
+CLI = [sys.executable, "-m", "loop.cli"]
+SCENARIO = "checkout-perf.yaml"
+PATCH = FIXES_DIR / "checkout-n-plus-one.patch"
+RUNS = 6
+TARGET = 1.1
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "cleanloop bench", "GIT_AUTHOR_EMAIL": "bench@cleanloop.invalid",
+                "GIT_COMMITTER_NAME": "cleanloop bench",
+                "GIT_COMMITTER_EMAIL": "bench@cleanloop.invalid"}
+#: the parts of the fix outside its verify, in the order they happen
+LOOP_PARTS = (("startup", "process start, imports"), ("setup", "agent, scenario, state"),
+              ("attempt_setup", "worktree, evidence bundle"),
+              ("after_agent", "diff, worktree removal"), ("land", "branch"),
+              ("report", "report"), ("summary", "summary"))
+
+
+def fix_child(out: Path) -> int:
+    """In a seeded repo: `cleanloop fix` with one scripted iteration and the verify's plan."""
+    t0 = time.perf_counter()
+    from loop.driver import Driver, FixRequest
+    from loop.fix_report import summary_lines
+    from loop.gate import SequentialPlan
+    from loop.repo import state_root
+
+    marks: dict[str, float] = {"start": t0, "imported": time.perf_counter()}
+
+    class Recorder:
+        """A Progress that keeps when the driver said it is verifying."""
+
+        def phase(self, text: str) -> None:
+            if text.endswith(": verifying"):
+                marks.setdefault("verifying", time.perf_counter())
+
+        def note(self, text: str) -> None:
+            del text
+
+        def close(self) -> None:
+            pass
+
+    class TimedAgent:
+        def __init__(self, agent: Any) -> None:
+            self.agent, self.name = agent, agent.name
+
+        def run(self, inv: Any) -> Any:
+            marks["agent_start"] = time.perf_counter()
+            try:
+                return self.agent.run(inv)
+            finally:
+                marks["agent_end"] = time.perf_counter()
+
+    def around(name: str, call: Callable[[], Any]) -> Any:
+        marks[f"{name}_start"] = time.perf_counter()
+        try:
+            return call()
+        finally:
+            marks[f"{name}_end"] = time.perf_counter()
+
+    class TimedDriver(Driver):
+        def _reproduce(self, *args: Any, **kwargs: Any) -> Any:
+            return around("reproduce", lambda: super(TimedDriver, self)._reproduce(
+                *args, **kwargs))
+
+        def _attempt(self, req: Any, agent: Any, *args: Any, **kwargs: Any) -> Any:
+            return around("attempt", lambda: super(TimedDriver, self)._attempt(
+                req, TimedAgent(agent), *args, **kwargs))
+
+        def _land(self, *args: Any, **kwargs: Any) -> Any:
+            return around("land", lambda: super(TimedDriver, self)._land(*args, **kwargs))
+
+    plan = SequentialPlan(initial_runs=RUNS, step=max(1, RUNS * 2 // 3), max_runs=RUNS,
+                          alpha=0.01)          # what `verify --runs 6 --max-runs 6` builds
+    req = FixRequest(scenario_path=Path(SCENARIO), agent="scripted", max_iterations=1,
+                     scripted_patches=(PATCH,), plan=plan)
+    repo = Path.cwd()
+    result = around("fix", lambda: TimedDriver(repo, state_root(), Recorder(),
+                                               os.environ).fix(req))
+    print("\n".join(summary_lines(result)))
+    end = time.perf_counter()
+    verdict = json.loads(Path(result.attempts[0].verdict_path).read_text()) \
+        if result.attempts and result.attempts[0].verdict_path else {}
+    if "verifying" not in marks:
+        out.write_text(json.dumps({"outcome": result.outcome, "runs": 0}))
+        return 1
+    parts = {
+        "in_process": end - t0,
+        "setup": marks["imported"] - t0 + marks["reproduce_start"] - marks["fix_start"],
+        "reproduce": marks["reproduce_end"] - marks["reproduce_start"],
+        "attempt_setup": marks["agent_start"] - marks["attempt_start"],
+        "agent": marks["agent_end"] - marks["agent_start"],
+        "after_agent": marks["verifying"] - marks["agent_end"],
+        "verify": marks["attempt_end"] - marks["verifying"],
+        "land": marks.get("land_end", 0.0) - marks.get("land_start", 0.0),
+        "report": marks["fix_end"] - marks.get("land_end", marks["attempt_end"]),
+        "summary": end - marks["fix_end"],
+    }
+    out.write_text(json.dumps({"outcome": result.outcome, "parts": parts,
+                               "runs": min(verdict["baseline"]["runs"],
+                                           verdict["candidate"]["runs"])}))
+    return 0
+
+
+def run_fix(repo: Path, env: dict[str, str]) -> dict[str, float]:
+    out = repo.parent / f"{repo.name}-timing.json"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, str(Path(__file__).resolve()), "--fix-child", str(out)],
+                   cwd=repo, env=env, check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    data = json.loads(out.read_text()) if out.exists() else {"outcome": "crashed", "runs": 0}
+    if data["outcome"] != "fixed" or data["runs"] != RUNS:
+        raise SystemExit(f"fix in {repo}: outcome {data['outcome']}, {data['runs']} runs per "
+                         f"side (want fixed, {RUNS}); see {repo / '.cleanloop' / 'fixes'}")
+    parts: dict[str, float] = data["parts"]
+    parts["startup"] = wall - parts["in_process"]
+    parts["wall"] = wall
+    parts["iteration"] = wall - parts["reproduce"] - parts["agent"]
+    return parts
+
+
+def run_verify(repo: Path, env: dict[str, str]) -> float:
+    cmd = [*CLI, "verify", SCENARIO, "--base", "HEAD", "--patch", str(PATCH),
+           "--runs", str(RUNS), "--max-runs", str(RUNS)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=repo, env=env, check=False, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - t0
+    verdicts = list((repo / ".cleanloop" / "runs").glob("verify-*/verdict.json"))
+    verdict = json.loads(verdicts[0].read_text()) if len(verdicts) == 1 else {}
+    runs = min(verdict.get(s, {}).get("runs", 0) for s in ("baseline", "candidate"))
+    if verdict.get("verdict") != "accept" or runs != RUNS:
+        raise SystemExit(f"verify in {repo}: {verdict.get('verdict')}, {runs} runs per side "
+                         f"(want accept, {RUNS})")
+    return wall
+
+
+def report(fixes: list[dict[str, float]], verifies: list[float]) -> None:
+    def med(key: str) -> float:
+        return statistics.median(f[key] for f in fixes)
+
+    def rounds(values: list[float]) -> str:
+        return str([round(x, 1) for x in values])
+
+    v, it = statistics.median(verifies), med("iteration")
+    whole = statistics.median(f["wall"] - f["agent"] for f in fixes)
+    parts = ", ".join(f"{label} {med(key):.2f}" for key, label in LOOP_PARTS)
+    print(f"fix, 1 iteration (scripted agent) vs verify alone: {SCENARIO}, {RUNS} runs per "
+          f"side, {len(fixes)} round(s)")
+    print(f"  verify alone:                 median {v:.1f}s  rounds {rounds(verifies)}")
+    print(f"  fix iteration, minus agent:   median {it:.1f}s  "
+          f"rounds {rounds([f['iteration'] for f in fixes])}")
+    print(f"    its verify:                 median {med('verify'):.1f}s")
+    print(f"    the rest:                   median {it - med('verify'):.2f}s  ({parts})")
+    print(f"  not in the iteration: agent {med('agent'):.2f}s; reproduce (once per fix, "
+          f"before iteration 1) {med('reproduce'):.1f}s")
+    print(f"  ratio iteration / verify alone: {it / v:.3f}  (target <= {TARGET}: "
+          f"{'PASS' if it / v <= TARGET else 'FAIL'})")
+    print(f"  with the reproduce run, (fix - agent) / verify alone: {whole / v:.3f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fix-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fix_child is not None:
+        return fix_child(args.fix_child)
+    env = {**os.environ, **GIT_IDENTITY}
+    fixes: list[dict[str, float]] = []
+    verifies: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="cleanloop-bench-") as tmp:
+        warm = seed_repository(Path(tmp) / "warm-up")   # .pyc files, page cache
+        subprocess.run([*CLI, "run", SCENARIO], cwd=warm, env=env, check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for r in range(args.rounds):
+            fix_repo = seed_repository(Path(tmp) / f"fix-{r}")
+            verify_repo = seed_repository(Path(tmp) / f"verify-{r}")
+            if r % 2 == 0:
+                fixes.append(run_fix(fix_repo, env))
+                verifies.append(run_verify(verify_repo, env))
+            else:
+                verifies.append(run_verify(verify_repo, env))
+                fixes.append(run_fix(fix_repo, env))
+    report(fixes, verifies)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
