@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loop.errors import EXIT_FAIL, EXIT_OK, UsageError
+from loop.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
 
 SHOP_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "shop"
 FIXES_DIR = SHOP_DIR / "fixes"
@@ -48,9 +48,21 @@ def seed_repository(target: Path) -> Path:
 
 
 def _cleanloop(repo: Path, *args: str) -> int:
+    """`cleanloop ARGS` in `repo`, in this process (what a shell would run, without paying
+    for a fresh interpreter and its imports on every command)."""
+    from loop.cli import main
+
     print(f"\n$ cleanloop {' '.join(args)}", flush=True)
-    return subprocess.run([sys.executable, "-m", "loop.cli", *args], cwd=repo,
-                          check=False).returncode
+    here = Path.cwd()
+    os.chdir(repo)
+    try:
+        code = main(list(args))
+        if code == EXIT_INTERRUPTED:  # Ctrl-C ends the demo, not just this command
+            raise KeyboardInterrupt
+        return code
+    finally:
+        sys.stdout.flush()
+        os.chdir(here)
 
 
 def _fix(repo: Path, scenario: str, wrong: str, right: str) -> int:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loop.agents import Agent, AgentInvocation, resolve_agent
 from loop.evidence_bundle import write_bundle
@@ -27,12 +27,15 @@ from loop.gate import SequentialPlan
 from loop.git import git, resolve_commit
 from loop.progress import Progress
 from loop.redact import Redactor
-from loop.runner import RunResult, run_scenario
+from loop.runner import RunResult, browser_for, run_scenario
 from loop.scenario import Scenario
 from loop.store import ensure_state_dir, new_run_id
 from loop.tamper import protected_violations
 from loop.verify import Verifier, VerifyRequest, load_base_scenario
 from loop.worktree import WorktreeManager, commit_on_new_branch
+
+if TYPE_CHECKING:
+    from probes.browser import BrowserSession
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +97,8 @@ class Driver:
         self.progress = progress
         self.env = env
         self.redactor = Redactor.from_env(env)
+        #: the browser the loop shares while it runs (None: no browser steps)
+        self.browser: BrowserSession | None = None
 
     def fix(self, req: FixRequest) -> FixResult:
         started = time.monotonic()
@@ -105,33 +110,9 @@ class Driver:
         fix_dir.mkdir(parents=True)
         result = FixResult("exhausted", fix_dir)
         try:
-            repro = self._reproduce(scenario, rel, base_sha)
-            result.reproduction = repro.verdict
-            # passing checks mean nothing to fix; only a scenario of targets alone (make it
-            # faster) has no absolute failure to reproduce and goes to the agent anyway
-            if repro.passed and (scenario.checks or not scenario.targets):
-                result.outcome = "not-reproduced"
-                return result
-            failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
-            previous_diff = ""
-            for i in range(1, req.max_iterations + 1):
-                if req.budget_s is not None and time.monotonic() - started > req.budget_s:
-                    result.outcome = "budget"
-                    break
-                attempt = Attempt(i, fix_dir / f"attempt-{i}")
-                result.attempts.append(attempt)
-                diff = self._attempt(req, agent, attempt, scenario, rel, base_sha, failing,
-                                     run_dir, gate_verdict, result.attempts[:-1],
-                                     previous_diff, started)
-                if attempt.outcome == "accept":
-                    result.outcome = "fixed"
-                    result.branch = self._land(scenario.name, base_sha, diff, attempt)
-                    break
-                if attempt.outcome in ("reject", "inconclusive"):
-                    gate_verdict = _read_json(Path(attempt.verdict_path))
-                    run_dir = Path(gate_verdict["artifacts"]["candidate"])
-                    previous_diff = diff
-            return result
+            # one browser for the whole loop: the reproduction and every attempt's verify
+            with browser_for(scenario, self.env) as self.browser:
+                return self._loop(req, agent, scenario, rel, base_sha, result, started)
         except KeyboardInterrupt:
             _abandon(result, "interrupted", "Ctrl-C")
             raise
@@ -140,9 +121,40 @@ class Driver:
             _abandon(result, "error", f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            self.browser = None
             from loop.fix_report import write_report
 
             result.report = write_report(result, scenario, base_sha)
+
+    def _loop(self, req: FixRequest, agent: Agent, scenario: Scenario, rel: str,
+              base_sha: str, result: FixResult, started: float) -> FixResult:
+        repro = self._reproduce(scenario, rel, base_sha)
+        result.reproduction = repro.verdict
+        # passing checks mean nothing to fix; only a scenario of targets alone (make it
+        # faster) has no absolute failure to reproduce and goes to the agent anyway
+        if repro.passed and (scenario.checks or not scenario.targets):
+            result.outcome = "not-reproduced"
+            return result
+        failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
+        previous_diff = ""
+        for i in range(1, req.max_iterations + 1):
+            if req.budget_s is not None and time.monotonic() - started > req.budget_s:
+                result.outcome = "budget"
+                break
+            attempt = Attempt(i, result.fix_dir / f"attempt-{i}")
+            result.attempts.append(attempt)
+            diff = self._attempt(req, agent, attempt, scenario, rel, base_sha, failing,
+                                 run_dir, gate_verdict, result.attempts[:-1],
+                                 previous_diff, started)
+            if attempt.outcome == "accept":
+                result.outcome = "fixed"
+                result.branch = self._land(scenario.name, base_sha, diff, attempt)
+                break
+            if attempt.outcome in ("reject", "inconclusive"):
+                gate_verdict = _read_json(Path(attempt.verdict_path))
+                run_dir = Path(gate_verdict["artifacts"]["candidate"])
+                previous_diff = diff
+        return result
 
     def _reproduce(self, scenario: Scenario, rel: str, base_sha: str) -> RunResult:
         self.progress.phase(f"fix {scenario.name}: reproducing on {base_sha[:12]}")
@@ -150,7 +162,7 @@ class Driver:
             wt = wm.create(base_sha, "reproduce")
             return run_scenario(scenario, project_dir=(wt.path / rel).parent,
                                 state_root=self.state_root, repeat=1, progress=self.progress,
-                                env=self.env)
+                                env=self.env, browser=self.browser)
 
     def _attempt(self, req: FixRequest, agent: Agent, attempt: Attempt, scenario: Scenario,
                  rel: str, base_sha: str, failing: dict[str, Any], run_dir: Path,
@@ -194,7 +206,8 @@ class Driver:
                               + "; rejected without running")
             return diff
         self.progress.phase(f"fix {scenario.name}: attempt {attempt.iteration}: verifying")
-        verifier = Verifier(self.repo, self.state_root, self.progress, self.env)
+        verifier = Verifier(self.repo, self.state_root, self.progress, self.env,
+                            browser=self.browser)
         vreq = VerifyRequest(scenario_path=self.repo / rel, base=base_sha,
                              patch=attempt.dir / "diff.patch")
         if req.plan is not None:

@@ -79,12 +79,24 @@ def repetition_data(rep: Repetition) -> RunData:
                    crashed=rep.crashed, exit_code=rep.exit_code, tables=tables)
 
 
+@contextlib.contextmanager
+def shared_browser(scenario: Scenario, env: Mapping[str, str],
+                   browser: BrowserSession | None) -> Iterator[BrowserSession | None]:
+    """The caller's browser when it has one (kept open), else one for this block."""
+    if browser is not None:
+        yield browser
+        return
+    with browser_for(scenario, env) as own:
+        yield own
+
+
 def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, repeat: int,
-                 progress: Progress, env: Mapping[str, str]) -> RunResult:
+                 progress: Progress, env: Mapping[str, str],
+                 browser: BrowserSession | None = None) -> RunResult:
     store = RunStore.create(state_root, scenario.name)
     (store.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
     reps: list[Repetition] = []
-    with browser_for(scenario, env) as browser:
+    with shared_browser(scenario, env, browser) as browser:
         session = Session(scenario, project_dir, store, progress, env, browser)
         session.total_runs = repeat
         warm: list[threading.Thread] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -116,16 +117,23 @@ class Session:
             handle = launcher.start(env)
             if self.on_spawn is not None:
                 self.on_spawn()
-            rep.startup_ms = self.wait_ready(launcher, handle, capture)
+            if self.browser is None:
+                rep.startup_ms = self.wait_ready(launcher, handle, capture)
+            else:
+                # the browser context opens while the app boots; readiness is polled (and
+                # start-up timed) in a thread meanwhile, as Playwright's sync API is bound
+                # to this one
+                with ReadinessWatch(self, launcher, handle, capture) as watch:
+                    browser_run = self.browser.open(base_url=handle.base_url,
+                                                    artifacts_dir=self.store.dir,
+                                                    repeat=repeat)
+                    rep.startup_ms = watch.result()
             if spec.metrics_path:
                 from collectors.prometheus_scraper import PrometheusScraper
 
                 scraper = PrometheusScraper(handle.base_url + spec.metrics_path,
                                             interval_s=spec.scrape_interval_s)
                 scraper.start()
-            if self.browser is not None:
-                browser_run = self.browser.open(base_url=handle.base_url,
-                                                artifacts_dir=self.store.dir, repeat=repeat)
             self._run_steps(rep, handle, launcher, browser_run)
         finally:
             self._teardown(rep, launcher, receiver, capture, scraper, browser_run)
@@ -133,17 +141,28 @@ class Session:
 
     def wait_ready(self, launcher: LocalProcess, handle: AppHandle,
                     capture: ProcessLogCapture) -> float:
+        ok, startup_ms = self.poll_ready(launcher.alive, handle, capture)
+        return self.ready_or_raise(ok, startup_ms, launcher, capture)
+
+    def poll_ready(self, alive: Callable[[], bool], handle: AppHandle,
+                   capture: ProcessLogCapture) -> tuple[bool, float]:
+        """Wait until the app answers (no side effects: safe in a thread). (ready, ms)."""
         spec = self.scenario.app
         deadline = handle.spawned_at + spec.timeout_s
         kind, target = spec.ready.kind, spec.ready.target
         if kind == "http":
             url = target if target.startswith("http") else handle.base_url + target
-            ok = readiness.wait_http(format_command(url, handle.port), deadline, launcher.alive)
+            ok = readiness.wait_http(format_command(url, handle.port), deadline, alive)
         elif kind == "port":
-            ok = readiness.wait_port("127.0.0.1", handle.port, deadline, launcher.alive)
+            ok = readiness.wait_port("127.0.0.1", handle.port, deadline, alive)
         else:
-            ok = readiness.wait_log(capture.wait_for, target, deadline, launcher.alive)
-        startup_ms = (time.monotonic() - handle.spawned_at) * 1000
+            ok = readiness.wait_log(capture.wait_for, target, deadline, alive)
+        return ok, (time.monotonic() - handle.spawned_at) * 1000
+
+    def ready_or_raise(self, ok: bool, startup_ms: float, launcher: LocalProcess,
+                       capture: ProcessLogCapture) -> float:
+        spec = self.scenario.app
+        kind, target = spec.ready.kind, spec.ready.target
         if ok:
             logger.info("app ready after %.0f ms", startup_ms)
             return startup_ms
@@ -212,3 +231,45 @@ class Session:
             for part in parts:
                 rep.absorb(part.drain())
                 rep.collector_stats[part.name] = dict(part.stats())
+
+
+class ReadinessWatch:
+    """Polls the app's readiness in a thread while the caller does other start-up work.
+
+    `result()` joins it: the start-up time in ms, or the LaunchError of an app that never
+    became ready. Leaving the block early (an error, Ctrl-C) cancels the poll and joins it.
+    """
+
+    def __init__(self, session: Session, launcher: LocalProcess, handle: AppHandle,
+                 capture: ProcessLogCapture) -> None:
+        self._session, self._launcher, self._capture = session, launcher, capture
+        self._cancel = threading.Event()
+        self._outcome: tuple[bool, float] | None = None
+        self._error: BaseException | None = None
+
+        def alive() -> bool:
+            return not self._cancel.is_set() and launcher.alive()
+
+        def poll() -> None:
+            try:
+                self._outcome = session.poll_ready(alive, handle, capture)
+            except BaseException as exc:  # handed to the caller in result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=poll, name="cleanloop-readiness", daemon=True)
+
+    def __enter__(self) -> ReadinessWatch:
+        self._thread.start()
+        return self
+
+    def result(self) -> float:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._outcome is not None
+        return self._session.ready_or_raise(*self._outcome, self._launcher, self._capture)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._cancel.set()
+        self._thread.join()
+

@@ -15,20 +15,23 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loop.errors import LaunchError, UsageError
 from loop.evaluation import CheckResult, evaluate_checks
 from loop.gate import DEFAULT_PLAN, GateDecision, SequentialPlan, decide
 from loop.git import read_file_at, repo_relative, resolve_commit
 from loop.progress import Progress
-from loop.runner import browser_for, repetition_data
+from loop.runner import repetition_data, shared_browser
 from loop.scenario import Scenario, load_scenario
 from loop.session import Repetition, Session
 from loop.sli import RunData, SliRegistry, default_registry
 from loop.store import RunStore
 from loop.verify_items import Item, expand, gate_inputs, planned_items
 from loop.worktree import Worktree, WorktreeManager
+
+if TYPE_CHECKING:
+    from probes.browser import BrowserSession
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +85,11 @@ def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path) -> tuple[
 class Verifier:
     def __init__(self, repo: Path, state_root: Path, progress: Progress, env: Mapping[str, str],
                  registry: SliRegistry | None = None,
-                 prepare_candidate: Callable[[Worktree], None] | None = None) -> None:
+                 prepare_candidate: Callable[[Worktree], None] | None = None,
+                 browser: BrowserSession | None = None) -> None:
         self.repo = repo
+        #: a browser kept open by the caller across verifies (the fix loop), else None
+        self.browser = browser
         self.state_root = state_root
         self.progress = progress
         self.env = env
@@ -100,7 +106,8 @@ class Verifier:
             req = replace(req, plan=NO_TARGET_PLAN)
         top = RunStore.create(self.state_root, f"verify-{scenario.name}")
         (top.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
-        with WorktreeManager(self.repo) as wm, browser_for(scenario, self.env) as browser:
+        with WorktreeManager(self.repo) as wm, \
+                shared_browser(scenario, self.env, self.browser) as browser:
             self.progress.phase(f"verify {scenario.name}: creating worktrees")
             base_wt = wm.create(base_sha, "baseline")
             cand_wt = wm.create(cand_sha, "candidate")

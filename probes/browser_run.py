@@ -77,6 +77,7 @@ class BrowserRun:
         result = StepResult(index=step.index, kind="browser", name=step.name, ok=True,
                             duration_ms=0.0, started_ns=started_ns)
         prefix = _prefix(step, action)
+        logger.info("browser run %d: %s", self.repeat, prefix)
         try:
             result.evidence.update(perform(action, ctx))
         except (PlaywrightTimeoutError, StepTimeout):

@@ -77,7 +77,7 @@ class Screencast:
             logger.info("screencast: no frames were painted")
             shutil.rmtree(self.frames_dir, ignore_errors=True)
             return None
-        video = self._ffmpeg_video(out_base) or _pillow_gif(self.frames, out_base)
+        video = self._ffmpeg_video(out_base) or assemble_gif(self.frames, out_base)
         if video is None:
             logger.warning("screencast: neither ffmpeg nor Pillow available; frames kept in %s",
                            self.frames_dir)
@@ -121,7 +121,7 @@ def _concat_list(frames: list[tuple[Path, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pillow_gif(frames: list[tuple[Path, float]], out_base: Path) -> Path | None:
+def assemble_gif(frames: list[tuple[Path, float]], out_base: Path) -> Path | None:
     if importlib.util.find_spec("PIL") is None:
         return None
     from PIL import Image  # optional dependency, imported only when present

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,19 +13,24 @@ from pathlib import Path
 import pytest
 
 
-def interrupt_at(args: Sequence[str], cwd: Path, marker: str,
-                 before_signal: Callable[[], None] | None = None) -> tuple[int, str]:
-    """Start `python -m loop.cli -v ARGS`, SIGINT it when `marker` shows on stderr (its
-    INFO log), wait for it to exit. Returns (exit code, the rest of stderr)."""
+def interrupt_at(args: Sequence[str], cwd: Path, marker: str | re.Pattern[str],
+                 before_signal: Callable[[], None] | None = None,
+                 occurrence: int = 1) -> tuple[int, str]:
+    """Start `python -m loop.cli -v ARGS`, SIGINT it when `marker` (a substring or a regex)
+    shows on stderr (its INFO log) for the `occurrence`-th time, wait for it to exit.
+    Returns (exit code, the rest of stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "loop.cli", "-v", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []
+    hits = 0
     try:
         assert proc.stderr is not None
         for line in proc.stderr:
             seen.append(line)
-            if marker in line:
+            hits += bool(marker.search(line) if isinstance(marker, re.Pattern)
+                         else marker in line)
+            if hits == occurrence:
                 if before_signal is not None:
                     before_signal()
                 proc.send_signal(signal.SIGINT)

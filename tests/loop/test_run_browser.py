@@ -89,13 +89,15 @@ def _wait_for_line(proc: subprocess.Popen[str], marker: str) -> list[str]:
 
 WAITING_STEPS = ("  - browser: {goto: /}\n"
                  "  - browser: {wait_for: {selector: '#never'}, timeout: 60s}\n")
+#: logged (-v) as the waiting step starts: what follows happens inside that browser step
+WAITING_STEP = "step #1 (wait_for) at "
 
 
 def test_browser_crash_mid_scenario_is_an_infrastructure_error(tmp_path: Path) -> None:
     before = chromium_pids()
     proc = _start(tmp_path, scenario(tmp_path, WAITING_STEPS))
     try:
-        _wait_for_line(proc, "app ready after")
+        _wait_for_line(proc, WAITING_STEP)
         # the browser dies while the scenario waits on it
         ours = chromium_pids() - before
         assert ours, "no browser process found"
@@ -119,7 +121,7 @@ def test_ctrl_c_during_a_browser_step_stops_everything(tmp_path: Path) -> None:
     before = chromium_pids()
     proc = _start(tmp_path, scenario(tmp_path, WAITING_STEPS))
     try:
-        _wait_for_line(proc, "app ready after")
+        _wait_for_line(proc, WAITING_STEP)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,16 @@ from tests.shop_repo import fix, seeded_shop
 
 pytestmark = pytest.mark.slow
 
-# a line on stderr (-v logging) that tells the phase has been reached
-PHASES = {
-    "worktrees": "git worktree add",
-    "booting": "launching ",
-    "steps": "app ready after",
-    "second-side": "worktree candidate",
+# a line on stderr (-v logging) that tells the phase has been reached, and which time
+# it shows (runs alternate A B, B A: the first candidate run is the second run)
+PHASES: dict[str, tuple[str | re.Pattern[str], int]] = {
+    "worktrees": ("git worktree add", 1),
+    "patching": ("worktree candidate", 1),
+    "baseline-booting": ("launching ", 1),
+    "baseline-steps": ("app ready after", 1),
+    "candidate-booting": (re.compile(r"launching .* in .*/candidate(/|$)"), 1),
+    "candidate-steps": ("app ready after", 2),
+    "later-runs": ("app ready after", 5),
 }
 
 
@@ -26,8 +31,10 @@ PHASES = {
 def test_sigint_at_each_phase(phase: str, tmp_path: Path, git_env: None) -> None:
     repo = seeded_shop(tmp_path / "shop")
     before = snapshot(repo)
+    marker, occurrence = PHASES[phase]
     code, err = interrupt_at(["verify", "checkout-perf.yaml", "--patch",
-                              str(fix("checkout-n-plus-one.patch"))], repo, PHASES[phase])
+                              str(fix("checkout-n-plus-one.patch"))], repo, marker,
+                             occurrence=occurrence)
     assert code == 130, err
     assert "interrupted" in err
     assert snapshot(repo) == before

@@ -1,0 +1,288 @@
+"""Cost of cleanloop's browser run against a bare Playwright script, and of relaunching.
+
+1. Side by side, on the same steps: `cleanloop run ui-add-to-cart.yaml --repeat N` (OTLP
+   receiver, log capture, Prometheus scrapes, browser recorder, vitals, CDP metrics,
+   parquet, verdict) against a hand-written Playwright script doing the same work. Both
+   launch one Chromium (same executable, same switches) and, per repeat, boot the shop
+   with its OTLP exporters on, wait for /healthz, open a fresh context, go to /, wait for
+   the product, click "Add to cart", expect the cart count, take a screenshot, and stop
+   the app with SIGTERM. The script's exporters go to a sink that discards what it gets,
+   so the app does the same work. Measured on the shop with fixes/add-to-cart.patch
+   applied (a passing run), alternating, and the ratio of the median wall times is
+   printed. Target: <= 1.2.
+2. In process, with cleanloop's own `loop.runner.browser_for` / `BrowserSession.open`:
+   the cost of one repeat of the same steps against one running shop, with the browser
+   reused (one launch, a new context per repeat) and relaunched (a new session per
+   repeat). Target: relaunch / reuse >= 2.
+
+    python bench/browser.py [--rounds 5] [--repeat 3] [--browser-repeats 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loop.demo import FIXES_DIR, seed_repository  # noqa: E402
+from loop.envvars import CLEANLOOP_CHROMIUM, CLEANLOOP_HOME  # noqa: E402
+from loop.runner import browser_for  # noqa: E402
+from loop.scenario import Scenario, load_scenario  # noqa: E402
+from loop.spawn import spawn_group  # noqa: E402
+from probes import readiness  # noqa: E402
+from probes.browser import LAUNCH_ARGS, BrowserSession, find_browser  # noqa: E402
+
+SCENARIO = "ui-add-to-cart.yaml"
+PATCH = "add-to-cart.patch"
+RATIO_TARGET = 1.2
+REUSE_TARGET = 2.0
+STOP_GRACE_S = 10.0
+
+BARE = r'''
+import http.server, json, os, signal, socket, subprocess, sys, threading, time
+import httpx
+from playwright.sync_api import expect, sync_playwright
+
+EXECUTABLE, REPEATS, OUT = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ARGS = json.loads(sys.argv[4]) + (["--no-sandbox"] if os.geteuid() == 0 else [])
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """Takes the app's OTLP exports and throws them away, so the app does the same work."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def boot():
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    sink.daemon_threads = True
+    threading.Thread(target=sink.serve_forever, args=(0.02,), daemon=True).start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_port}",
+           "OTEL_SERVICE_NAME": "app", "OTEL_BSP_SCHEDULE_DELAY": "200",
+           "OTEL_BLRP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "200"}
+    app = subprocess.Popen([sys.executable, "app/shop.py", "--port", str(port)], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(timeout=1) as client:
+        while app.poll() is None:
+            try:
+                if client.get(base + "/healthz").status_code == 200:
+                    return app, sink, base
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.005)
+    raise SystemExit("the app exited before it was ready")
+
+
+with sync_playwright() as pw:
+    browser = pw.chromium.launch(executable_path=EXECUTABLE, args=ARGS, headless=True)
+    try:
+        for k in range(REPEATS):
+            app, sink, base = boot()
+            try:
+                context = browser.new_context(base_url=base,
+                                              viewport={"width": 1280, "height": 800})
+                page = context.new_page()
+                page.goto("/")
+                page.locator("[data-product-id='3'] button").first.wait_for(state="visible")
+                page.locator("[data-product-id='3'] >> text=Add to cart").click()
+                expect(page.locator("#cart-count")).to_contain_text("1", timeout=3000)
+                page.screenshot(path=os.path.join(OUT, f"r{k}-cart.png"))
+                context.close()
+            finally:
+                os.killpg(app.pid, signal.SIGTERM)
+                app.wait()
+                sink.shutdown()
+                sink.server_close()
+    finally:
+        browser.close()
+'''
+
+
+def stop_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the child's process group, wait, then SIGKILL whatever is left."""
+    for current in (sig, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, current)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=STOP_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_child(cmd: Sequence[str], cwd: Path, env: Mapping[str, str]) -> tuple[float, str]:
+    """Wall time and stdout of `cmd` in its own process group; a failed run is an error.
+
+    On Ctrl-C the child gets SIGINT (it stops its app and browser itself), then SIGKILL."""
+    t0 = time.perf_counter()
+    proc = spawn_group(cmd, cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        stop_group(proc, signal.SIGINT)
+        raise
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join(err.decode(errors="replace").splitlines()[-15:])
+        raise SystemExit(f"{' '.join(cmd)} exited with {proc.returncode}:\n{tail}")
+    return elapsed, out.decode(errors="replace")
+
+
+def side_by_side(repo: Path, executable: str, repeat: int,
+                 rounds: int) -> tuple[list[float], list[float]]:
+    """(cleanloop run times, bare script times), alternating, after one warm-up each."""
+    script, shots = repo.parent / "bare_playwright.py", repo.parent / "bare-shots"
+    script.write_text(BARE, encoding="utf-8")
+    shots.mkdir(exist_ok=True)
+    env = {**os.environ, CLEANLOOP_CHROMIUM: executable, CLEANLOOP_HOME: str(repo)}
+    cleanloop = [sys.executable, "-m", "loop.cli", "run", SCENARIO, "--repeat", str(repeat),
+                 "--json"]
+    bare = [sys.executable, str(script), executable, str(repeat), str(shots),
+            json.dumps(list(LAUNCH_ARGS))]
+
+    def ours() -> float:
+        elapsed, out = run_child(cleanloop, repo, env)
+        verdict = json.loads(out)["verdict"]
+        if verdict != "pass":
+            raise SystemExit(f"cleanloop run {SCENARIO}: verdict {verdict}, expected pass")
+        return elapsed
+
+    run_child(bare, repo, env)   # warm-up: .pyc files, page cache, browser profile
+    ours()
+    mine, theirs = [], []
+    for _ in range(rounds):
+        theirs.append(run_child(bare, repo, env)[0])
+        mine.append(ours())
+    return mine, theirs
+
+
+@contextmanager
+def shop(repo: Path) -> Iterator[str]:
+    """The shop running in `repo` (no OTLP endpoint: it exports nothing); yields its URL."""
+    port = readiness.free_port()
+    proc = spawn_group([sys.executable, "app/shop.py", "--port", str(port)], cwd=repo,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        if not readiness.wait_http(base + "/healthz", time.monotonic() + 30.0,
+                                   lambda: proc.poll() is None):
+            raise SystemExit("the shop did not become ready within 30s")
+        yield base
+    finally:
+        stop_group(proc, signal.SIGTERM)
+
+
+def one_repeat(session: BrowserSession, scenario: Scenario, base: str, artifacts: Path,
+               repeat: int) -> None:
+    """What Session.run does with the browser in one repetition: open, steps, drain, close."""
+    run = session.open(base_url=base, artifacts_dir=artifacts, repeat=repeat)
+    try:
+        for step in scenario.steps:
+            result = run.run_step(step)
+            if not result.ok:
+                raise SystemExit(f"{step.where()}: {result.message}")
+        run.drain()
+    finally:
+        run.close()
+
+
+def reuse_vs_relaunch(repo: Path, executable: str, repeats: int,
+                      blocks: int = 2) -> tuple[list[float], list[float], list[float]]:
+    """(reused per-repeat, relaunched per-repeat, launch times of the reused sessions)."""
+    scenario = load_scenario(repo / SCENARIO)
+    env = {**os.environ, CLEANLOOP_CHROMIUM: executable}
+    reused: list[float] = []
+    relaunched: list[float] = []
+    launches: list[float] = []
+    with shop(repo) as base, tempfile.TemporaryDirectory(prefix="cleanloop-bench-") as tmp:
+        artifacts = Path(tmp)
+        with browser_for(scenario, env) as warm:       # warm-up: browser profile, page cache
+            assert warm is not None
+            one_repeat(warm, scenario, base, artifacts, 0)
+        for _ in range(blocks):
+            t0 = time.perf_counter()
+            with browser_for(scenario, env) as session:
+                assert session is not None
+                launches.append(time.perf_counter() - t0)
+                for k in range(repeats):
+                    t0 = time.perf_counter()
+                    one_repeat(session, scenario, base, artifacts, k)
+                    reused.append(time.perf_counter() - t0)
+            for k in range(repeats):
+                t0 = time.perf_counter()
+                with browser_for(scenario, env) as session:
+                    assert session is not None
+                    one_repeat(session, scenario, base, artifacts, k)
+                relaunched.append(time.perf_counter() - t0)
+    return reused, relaunched, launches
+
+
+def verdict_word(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per side")
+    parser.add_argument("--repeat", type=int, default=3, help="repeats per run (N)")
+    parser.add_argument("--browser-repeats", type=int, default=4,
+                        help="repeats per block in the reuse/relaunch part (2 blocks each)")
+    args = parser.parse_args()
+    if min(args.rounds, args.repeat, args.browser_repeats) < 1:
+        parser.error("--rounds, --repeat and --browser-repeats must be at least 1")
+    executable = find_browser(None, os.environ)
+    with tempfile.TemporaryDirectory(prefix="cleanloop-bench-") as tmp:
+        repo = seed_repository(Path(tmp) / "fixed")
+        subprocess.run(["git", "apply", str(FIXES_DIR / PATCH)], cwd=repo, check=True)
+        ours, theirs = side_by_side(repo, executable, args.repeat, args.rounds)
+        reused, relaunched, launches = reuse_vs_relaunch(repo, executable, args.browser_repeats)
+    m_ours, m_theirs = statistics.median(ours), statistics.median(theirs)
+    ratio = m_ours / m_theirs
+    m_reuse, m_relaunch = statistics.median(reused), statistics.median(relaunched)
+    speedup = m_relaunch / m_reuse
+    print(f"{SCENARIO} with {PATCH} (passing), {args.repeat} repeats per run, {executable}:")
+    print(f"  bare Playwright script: median {m_theirs:.2f}s  "
+          f"runs {[round(x, 2) for x in theirs]}")
+    print(f"  cleanloop run:          median {m_ours:.2f}s  runs {[round(x, 2) for x in ours]}")
+    print(f"  ratio cleanloop / bare: {ratio:.3f}  (target <= {RATIO_TARGET}: "
+          f"{verdict_word(ratio <= RATIO_TARGET)})")
+    print(f"browser cost per repeat (same steps, one running shop, {len(reused)} repeats each):")
+    print(f"  reused, new context:    median {m_reuse:.3f}s  "
+          f"(+ {statistics.median(launches):.3f}s to launch once)")
+    print(f"  relaunched:             median {m_relaunch:.3f}s")
+    print(f"  ratio relaunch / reuse: {speedup:.2f}  (target >= {REUSE_TARGET:g}: "
+          f"{verdict_word(speedup >= REUSE_TARGET)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
