@@ -30,6 +30,7 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.base import Columns
+from probes.http_client import loopback_client
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class PrometheusScraper:
         self.url = url
         self.interval_s, self.timeout_s, self.max_rows = interval_s, timeout_s, max_rows
         self._own_http = http is None
-        self._http = http if http is not None else httpx.Client(trust_env=False)
+        self._http = http if http is not None else loopback_client()
         self._lock = threading.Lock()
         self._rows = _empty()
         self._counts = {"scrapes": 0, "failed": 0, "received": 0, "dropped": 0}

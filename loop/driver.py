@@ -148,7 +148,8 @@ class Driver:
                                  previous_diff, started)
             if attempt.outcome == "accept":
                 result.outcome = "fixed"
-                result.branch = self._land(scenario.name, base_sha, diff, attempt)
+                result.branch = self._land(scenario.name, base_sha, diff, attempt,
+                                           result.reproduction)
                 break
             if attempt.outcome in ("reject", "inconclusive"):
                 gate_verdict = _read_json(Path(attempt.verdict_path))
@@ -221,7 +222,8 @@ class Driver:
         attempt.outcome, attempt.reason = res.outcome, res.reason
         return diff
 
-    def _land(self, scenario: str, base_sha: str, diff: str, attempt: Attempt) -> str:
+    def _land(self, scenario: str, base_sha: str, diff: str, attempt: Attempt,
+              reproduction: dict[str, Any]) -> str:
         from loop.fix_report import commit_message
 
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
@@ -234,7 +236,8 @@ class Driver:
             branch, n = f"cleanloop/{safe}-{stamp}-{n}", n + 1
         verdict = _read_json(Path(attempt.verdict_path))
         commit_on_new_branch(self.repo, base_sha, diff, branch,
-                             commit_message(scenario, verdict, attempt.iteration))
+                             commit_message(scenario, verdict, attempt.iteration,
+                                            reproduction))
         return branch
 
 

@@ -28,18 +28,39 @@ def improvements(verdict: dict[str, Any]) -> list[str]:
     return lines
 
 
-def commit_message(scenario: str, verdict: dict[str, Any], iteration: int) -> str:
+def commit_message(scenario: str, verdict: dict[str, Any], iteration: int,
+                   reproduction: dict[str, Any] | None = None) -> str:
+    """Title and body: what improved (targets), and each check from the base's reproduction
+    to the accepted candidate ('console.errors == 0: 1 -> 0 (ok)')."""
     better = improvements(verdict)
+    before = {c["check"]: c for c in (reproduction or {}).get("checks", [])}
     checks = [c for c in verdict.get("checks", []) if c.get("kind") in ("absolute", "zero")]
     title = f"cleanloop: fix {scenario}"
+    fixed = [c for c in checks if c["ok"] and c["check"] in before
+             and not before[c["check"]]["ok"]]
     if better:
         title += " (" + better[0].split(" (")[0] + ")"
+    elif fixed:
+        title += f" ({_from_to(fixed[0], before[fixed[0]['check']])})"
     body = [f"Accepted by cleanloop's gate on attempt {iteration}: {verdict.get('reason', '')}",
             ""]
     body += [f"- {line}" for line in better]
-    body += [f"- {c['check']}: {format_value(c['value'], c.get('unit', ''))} "
-             f"({'ok' if c['ok'] else 'FAIL'})" for c in checks]
+    body += [f"- {_from_to(c, before.get(c['check']))} ({'ok' if c['ok'] else 'FAIL'})"
+             for c in checks]
+    shown = {c["check"] for c in checks}
+    # a failed step of the reproduction (an expectation): the candidate passed every step
+    body += [f"- {text}: failed on the base, passes on the candidate"
+             for text, c in before.items() if text not in shown and not c["ok"]
+             and text.startswith("step ")]
     return title + "\n\n" + "\n".join(body).rstrip() + "\n"
+
+
+def _from_to(check: dict[str, Any], base: dict[str, Any] | None) -> str:
+    unit = check.get("unit", "")
+    now = format_value(check["value"], unit)
+    if base is None:
+        return f"{check['check']}: {now}"
+    return f"{check['check']}: {format_value(base['value'], base.get('unit', ''))} -> {now}"
 
 
 def write_report(result: FixResult, scenario: Scenario, base_sha: str) -> Path:

@@ -59,6 +59,9 @@ def warm_up_imports() -> threading.Thread:
 
         import loop.evaluation  # noqa: F401
         import loop.verdict  # noqa: F401
+        from probes.http_client import tls_context
+
+        tls_context()
 
     thread = threading.Thread(target=work, name="cleanloop-warm-imports", daemon=True)
     thread.start()

@@ -178,10 +178,10 @@ class Session:
 
     def _run_steps(self, rep: Repetition, handle: AppHandle, launcher: LocalProcess,
                    browser_run: BrowserRun | None) -> None:
-        import httpx
+        from probes.http_client import loopback_client
 
         steps = self.scenario.steps
-        with httpx.Client(base_url=handle.base_url, timeout=10.0) as client:
+        with loopback_client(base_url=handle.base_url, timeout=10.0) as client:
             for step in steps:
                 self.progress.phase(f"{self._label(rep.repeat)}: step {step.index + 1}/"
                                     f"{len(steps)} {step.name}")

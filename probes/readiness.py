@@ -28,7 +28,9 @@ def _poll(condition: Callable[[], bool], deadline: float, alive: Alive) -> bool:
 def wait_http(url: str, deadline: float, alive: Alive) -> bool:
     import httpx  # loaded after the app is spawned, while it boots
 
-    with httpx.Client(timeout=1.0) as client:
+    from probes.http_client import loopback_client
+
+    with loopback_client(timeout=1.0) as client:
         def ready() -> bool:
             try:
                 return client.get(url).status_code < 500

@@ -112,6 +112,11 @@ def test_ui_bug_is_fixed_on_the_second_attempt_after_a_wrong_one(
     shop.landed = branch
     assert_branch_is_base_plus(shop.repo, tmp_path, summary["base"], branch,
                                fix("add-to-cart.patch"))
+    # the message says what the fix changed, from the reproduction to the accepted candidate
+    message = sh(shop.repo, "log", "-1", "--format=%B", branch)
+    assert message.splitlines()[0] == "cleanloop: fix ui-add-to-cart (console.errors == 0: 1 -> 0)"
+    assert "- page.errors == 0: 1 -> 0 (ok)" in message
+    assert "- step #3 (cart-count): failed on the base, passes on the candidate" in message
 
 
 def test_perf_fix_lands_exactly_the_agents_diff_with_numbers_in_the_message(

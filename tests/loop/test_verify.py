@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Path:
+def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The seeded shop with the user's uncommitted edits; after every test it is exactly as
+    it was, with no worktree left."""
     repo = seeded_shop(tmp_path / "shop")
     monkeypatch.chdir(repo)
-    return repo
+    before = snapshot(repo)
+    yield repo
+    assert snapshot(repo) == before
+    assert_no_worktrees(repo)
 
 
 def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
@@ -120,3 +126,32 @@ def test_lazy_startup_fix_is_accepted(shop: Path, capsys: pytest.CaptureFixture[
     assert target["evidence"]["sli"] == "app.startup" and target["evidence"]["ratio"] < 0.8
     startup = next(c for c in verdict["checks"] if c["check"] == "app.startup < 800ms")
     assert startup["ok"] and startup["value"] < 800
+
+
+def test_undecided_at_the_cap_is_inconclusive_and_exits_4(
+        shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # two runs per side can never be significant at alpha 0.01 (the smallest one-sided
+    # p-value of 2 vs 2 is 1/6), however large the effect: never an accept
+    code = main(["verify", "startup.yaml", "--json", "--runs", "2", "--max-runs", "2",
+                 "--patch", str(fix("startup.patch"))])
+    verdict = json.loads(capsys.readouterr().out)
+    assert (code, verdict["verdict"]) == (4, "inconclusive"), verdict["reason"]
+    [target] = relative(verdict, "target")
+    assert target["classification"] == "inconclusive" and not target["ok"]
+    assert target["evidence"]["n_baseline"] == target["evidence"]["n_candidate"] == 2
+    assert target["evidence"]["p_value"] > 0.1
+
+
+def test_calibrate_measures_the_noise_and_the_runs_a_target_needs(
+        shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "startup.yaml", "--calibrate", "--runs", "3", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert (code, report["verdict"], report["runs_per_side"]) == (0, "calibration", 3)
+    [row] = report["slis"]
+    assert (row["sli"], row["role"], row["n"]) == ("app.startup", "target", [3, 3])
+    assert 0 < row["cv"] < 1
+    assert isinstance(row["runs_needed"], int) and row["runs_needed"] >= 2
+    # A/A: both sides ran the base revision
+    run_dir = Path(report["artifacts"]["run_dir"])
+    assert (run_dir / "baseline" / "logs.parquet").exists()
+    assert (run_dir / "candidate" / "logs.parquet").exists()
