@@ -80,6 +80,11 @@ _SPECS["browser"] = [
 _BUILT: dict[str, Any] = {}
 
 
+def column_names(table: str) -> tuple[str, ...]:
+    """A table's column names, without building the pyarrow schemas (cheap to import)."""
+    return tuple(col for col, _ in _SPECS[table])
+
+
 def _build() -> dict[str, pa.Schema]:
     import pyarrow as pa
 

@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loop.errors import EXIT_FAIL, EXIT_OK, CleanloopError, UsageError, exit_code_for
+
+if TYPE_CHECKING:
+    from loop.gate import SequentialPlan
 
 logger = logging.getLogger("cleanloop")
 
@@ -53,7 +56,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_verify(args: argparse.Namespace) -> int:
     from loop.errors import EXIT_INCONCLUSIVE
-    from loop.gate import SequentialPlan
     from loop.progress import progress_while
     from loop.repo import state_root
     from loop.verify import Verifier, VerifyRequest
@@ -64,10 +66,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         return _calibrate(args, repo)
     if (args.candidate is None) == (args.patch is None):
         raise UsageError("give exactly one of --candidate REF or --patch FILE")
-    if args.runs < 2 or args.max_runs < args.runs:
-        raise UsageError("need 2 <= --runs <= --max-runs")
-    plan = SequentialPlan(initial_runs=args.runs, step=max(1, args.runs * 2 // 3),
-                          max_runs=args.max_runs, alpha=args.alpha)
+    plan = _plan(args)
     req = VerifyRequest(scenario_path=Path(args.scenario), base=args.base,
                         candidate=args.candidate,
                         patch=Path(args.patch).resolve() if args.patch else None, plan=plan,
@@ -76,6 +75,24 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         result = Verifier(repo, state_root(), progress, os.environ).verify(req)
     _emit(args.json, result.verdict, lambda: table_lines(result.verdict))
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
+
+
+def _plan(args: argparse.Namespace) -> SequentialPlan:
+    """The gate's sequential plan from --runs, --max-runs and --alpha (verify and fix)."""
+    from loop.gate import SequentialPlan
+
+    if args.runs < 2 or args.max_runs < args.runs:
+        raise UsageError("need 2 <= --runs <= --max-runs")
+    if not 0.0 < args.alpha < 0.5:
+        raise UsageError("--alpha must be between 0 and 0.5")
+    return SequentialPlan(initial_runs=args.runs, step=max(1, args.runs * 2 // 3),
+                          max_runs=args.max_runs, alpha=args.alpha)
+
+
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs", type=int, default=6, help="runs per side at the first look")
+    parser.add_argument("--max-runs", type=int, default=18, help="cap of runs per side")
+    parser.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
 
 
 def _calibrate(args: argparse.Namespace, repo: Path) -> int:
@@ -111,7 +128,8 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                      max_iterations=args.max_iterations, budget_s=budget,
                      agent_timeout_s=agent_timeout, continue_previous=args.continue_previous,
                      allow_env=tuple(args.allow_env),
-                     scripted_patches=tuple(Path(p).resolve() for p in args.script_patch))
+                     scripted_patches=tuple(Path(p).resolve() for p in args.script_patch),
+                     plan=_plan(args))
     with progress_while(args.json) as progress:
         result = Driver(repo, state_root(), progress, os.environ).fix(req)
     _emit(args.json, json.loads((result.fix_dir / "summary.json").read_text()),
@@ -176,9 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--base", default="HEAD", help="baseline revision (default: HEAD)")
     verify.add_argument("--candidate", metavar="REF", help="candidate revision")
     verify.add_argument("--patch", metavar="FILE", help="candidate = base + this patch")
-    verify.add_argument("--runs", type=int, default=6, help="runs per side at the first look")
-    verify.add_argument("--max-runs", type=int, default=18, help="cap of runs per side")
-    verify.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
+    _add_plan_arguments(verify)
     verify.add_argument("--warmup", type=int, default=0,
                         help="discarded runs per side before measuring (default: 0)")
     verify.add_argument("--calibrate", action="store_true",
@@ -202,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pass this environment variable through to the agent")
     fix.add_argument("--script-patch", action="append", default=[], metavar="FILE",
                      help="for --agent scripted: the patch of each attempt, in order")
+    _add_plan_arguments(fix)
     fix.add_argument("--json", action="store_true", help="print the summary JSON on stdout")
     fix.set_defaults(func=_cmd_fix)
 

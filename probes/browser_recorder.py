@@ -42,12 +42,12 @@ from playwright.sync_api import (
 from playwright.sync_api import Error as PlaywrightError
 
 from collectors.base import Columns
-from collectors.schema import BROWSER
+from collectors.schema import column_names
 from probes.browser_vitals import VITALS_SCRIPT, VitalsTracker
 
 logger = logging.getLogger(__name__)
 
-COLUMNS: tuple[str, ...] = tuple(name for name in BROWSER.names if name != "repeat")
+COLUMNS: tuple[str, ...] = tuple(name for name in column_names("browser") if name != "repeat")
 
 #: CDP Performance.getMetrics names kept after each step (durations are CDP seconds)
 CDP_METRICS: frozenset[str] = frozenset({
