@@ -21,6 +21,8 @@ FIXES_DIR = SHOP_DIR / "fixes"
 DEMO_SCENARIOS = ("checkout-perf.yaml", "startup.yaml", "error-log.yaml", "ui-add-to-cart.yaml")
 DEMO_FIXES = ("checkout-n-plus-one.patch", "startup.patch", "error-log.patch",
               "add-to-cart.patch")
+#: committed before the loop, which then fixes the UI bug and the N+1 query
+HAND_FIXES = ("startup.patch", "error-log.patch")
 _GIT_ENV = {"GIT_AUTHOR_NAME": "cleanloop demo", "GIT_AUTHOR_EMAIL": "demo@cleanloop.invalid",
             "GIT_COMMITTER_NAME": "cleanloop demo",
             "GIT_COMMITTER_EMAIL": "demo@cleanloop.invalid"}
@@ -87,7 +89,12 @@ def run_demo() -> int:
         ok &= _cleanloop(repo, "run", name) == EXIT_OK
     _git(repo, "checkout", "--", ".")
     print("\n== 3. The loop: a (scripted) agent patches a worktree until the gate accepts ==")
-    print("   Its first attempt is a wrong fix and is rejected; the second is accepted.")
+    for patch in HAND_FIXES:
+        _git(repo, "apply", str(FIXES_DIR / patch))
+    _git(repo, "commit", "-q", "-am", "fix the slow start-up and the spurious error log")
+    print(f"   The start-up and error-log fixes are committed by hand ({', '.join(HAND_FIXES)});")
+    print("   the agent takes the UI bug and the N+1 query. Its first attempt is a wrong fix")
+    print("   and is rejected; the second is accepted.")
     ok &= _fix(repo, "ui-add-to-cart.yaml", "add-to-cart-wrong.patch",
                "add-to-cart.patch") == EXIT_OK
     ok &= _fix(repo, "checkout-perf.yaml", "checkout-wrong.patch",
