@@ -46,7 +46,9 @@ lint: $(STAMP)
 bench: $(STAMP) browser
 	$(PY) bench/ingest.py
 	$(PY) bench/overhead.py
+	$(PY) bench/browser.py
 	$(PY) bench/verify_cost.py
+	$(PY) bench/loop_overhead.py
 	$(PY) bench/gate_quality.py
 
 clean:
