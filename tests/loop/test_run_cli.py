@@ -177,3 +177,24 @@ def test_repeat_boots_the_app_each_time_and_tags_every_row(
                                  "WHERE message = 'request /r' GROUP BY 1 ORDER BY 1")
     assert rows == [(0, 1), (1, 1), (2, 1)]
     assert main(["run", str(path), "--repeat", "0"]) == 2
+
+
+def test_run_from_a_subdirectory_of_a_git_repository_stores_at_its_top(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, git_env: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    service = tmp_path / "services" / "tiny"
+    service.mkdir(parents=True)
+    scenario(service)
+    monkeypatch.chdir(service)
+    assert main(["run", "s.yaml", "--json"]) == 0
+    run_dir = Path(json.loads(capsys.readouterr().out)["artifacts"]["run_dir"])
+    assert run_dir.parent == tmp_path / ".cleanloop" / "runs"
+    assert not (service / ".cleanloop").exists()
+    # and `last` finds it from anywhere in the repository
+    monkeypatch.chdir(tmp_path / "services")
+    assert main(["query", "last", "SELECT count(*) AS n FROM logs WHERE message LIKE 'booting%'",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 1}]
