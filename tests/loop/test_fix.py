@@ -208,6 +208,17 @@ def test_scenario_that_does_not_reproduce_stops_before_any_agent(
     assert not list(fix_dir.glob("attempt-*"))
 
 
+def test_passing_checks_are_not_reproduced_even_with_targets(
+        shop: Shop, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # startup.yaml has a target (improves >= 20%) besides its checks; they pass once fixed
+    fixed = commit_outside_the_user_tree(shop.repo, tmp_path, fix("startup.patch"))
+    marker = tmp_path / "agent-ran"
+    code, summary = run_fix(capsys, "startup.yaml", "--base", fixed,
+                            "--agent", f"touch {shlex.quote(str(marker))}")
+    assert (code, summary["outcome"]) == (1, "not-reproduced"), summary
+    assert summary["attempts"] == [] and not marker.exists()
+
+
 def test_base_that_cannot_boot_is_an_error_recorded_as_such(
         shop: Shop, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = commit_outside_the_user_tree(shop.repo, tmp_path, make_patch(tmp_path, {
