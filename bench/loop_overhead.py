@@ -4,9 +4,9 @@ One fix of checkout-perf.yaml with one iteration, the scripted agent applying
 fixes/checkout-n-plus-one.patch, is timed against `cleanloop verify checkout-perf.yaml
 --base HEAD --patch fixes/checkout-n-plus-one.patch --runs 6 --max-runs 6` alone, on a
 freshly seeded shop repository each, alternating which goes first. Both verifies make
-exactly 6 runs per side: `cleanloop fix` has no --runs / --max-runs, so the fix runs in a
-child process that builds what `cleanloop fix --agent scripted --max-iterations 1` builds,
-with the same plan in `FixRequest.plan`, a progress recorder and timing hooks.
+exactly 6 runs per side. The fix runs in a child process that builds what `cleanloop fix
+--agent scripted --max-iterations 1 --runs 6 --max-runs 6` builds, plus a progress
+recorder and timing hooks around its phases.
 
 The iteration is the fix's wall time minus the agent's own time and minus the reproduce
 run, which happens once per fix before iteration 1 (reported separately, never hidden).
@@ -104,8 +104,7 @@ def fix_child(out: Path) -> int:
         def _land(self, *args: Any, **kwargs: Any) -> Any:
             return around("land", lambda: super(TimedDriver, self)._land(*args, **kwargs))
 
-    plan = SequentialPlan(initial_runs=RUNS, step=max(1, RUNS * 2 // 3), max_runs=RUNS,
-                          alpha=0.01)          # what `verify --runs 6 --max-runs 6` builds
+    plan = SequentialPlan.from_runs(RUNS, RUNS, 0.01)  # `--runs 6 --max-runs 6`, as verify
     req = FixRequest(scenario_path=Path(SCENARIO), agent="scripted", max_iterations=1,
                      scripted_patches=(PATCH,), plan=plan)
     result = around("fix", lambda: TimedDriver(Path.cwd(), state_root(), Recorder(),

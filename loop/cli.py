@@ -85,8 +85,7 @@ def _plan(args: argparse.Namespace) -> SequentialPlan:
         raise UsageError("need 2 <= --runs <= --max-runs")
     if not 0.0 < args.alpha < 0.5:
         raise UsageError("--alpha must be between 0 and 0.5")
-    return SequentialPlan(initial_runs=args.runs, step=max(1, args.runs * 2 // 3),
-                          max_runs=args.max_runs, alpha=args.alpha)
+    return SequentialPlan.from_runs(args.runs, args.max_runs, args.alpha)
 
 
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:

@@ -101,7 +101,8 @@ class Driver:
         self.browser: BrowserSession | None = None
 
     def fix(self, req: FixRequest) -> FixResult:
-        started = time.monotonic()
+        # the wall-clock budget as one deadline: loop, agent time limit and verify all use it
+        deadline = None if req.budget_s is None else time.monotonic() + req.budget_s
         agent = resolve_agent(req.agent, env=self.env, allow_env=req.allow_env,
                               scripted_patches=req.scripted_patches)
         base_sha = resolve_commit(self.repo, req.base)
@@ -112,7 +113,7 @@ class Driver:
         try:
             # one browser for the whole loop: the reproduction and every attempt's verify
             with browser_for(scenario, self.env) as self.browser:
-                return self._loop(req, agent, scenario, rel, base_sha, result, started)
+                return self._loop(req, agent, scenario, rel, base_sha, result, deadline)
         except KeyboardInterrupt:
             _abandon(result, "interrupted", "Ctrl-C")
             raise
@@ -127,7 +128,7 @@ class Driver:
             result.report = write_report(result, scenario, base_sha)
 
     def _loop(self, req: FixRequest, agent: Agent, scenario: Scenario, rel: str,
-              base_sha: str, result: FixResult, started: float) -> FixResult:
+              base_sha: str, result: FixResult, deadline: float | None) -> FixResult:
         repro = self._reproduce(scenario, rel, base_sha)
         result.reproduction = repro.verdict
         # passing checks mean nothing to fix; only a scenario of targets alone (make it
@@ -138,14 +139,14 @@ class Driver:
         failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
         previous_diff = ""
         for i in range(1, req.max_iterations + 1):
-            if req.budget_s is not None and time.monotonic() - started > req.budget_s:
+            if deadline is not None and time.monotonic() > deadline:
                 result.outcome = "budget"
                 break
             attempt = Attempt(i, result.fix_dir / f"attempt-{i}")
             result.attempts.append(attempt)
             diff = self._attempt(req, agent, attempt, scenario, rel, base_sha, failing,
                                  run_dir, gate_verdict, result.attempts[:-1],
-                                 previous_diff, started)
+                                 previous_diff, deadline)
             if attempt.outcome == "accept":
                 result.outcome = "fixed"
                 result.branch = self._land(scenario.name, base_sha, diff, attempt,
@@ -168,7 +169,7 @@ class Driver:
     def _attempt(self, req: FixRequest, agent: Agent, attempt: Attempt, scenario: Scenario,
                  rel: str, base_sha: str, failing: dict[str, Any], run_dir: Path,
                  gate_verdict: dict[str, Any] | None, previous: list[Attempt],
-                 previous_diff: str, started: float) -> str:
+                 previous_diff: str, deadline: float | None) -> str:
         attempt.dir.mkdir(parents=True)
         with WorktreeManager(self.repo) as wm:
             wt = wm.create(base_sha, f"attempt-{attempt.iteration}")
@@ -180,8 +181,8 @@ class Driver:
                 iteration=attempt.iteration, previous_attempts=[a.as_dict() for a in previous],
                 gate_verdict=gate_verdict, redactor=self.redactor)
             timeout = req.agent_timeout_s
-            if req.budget_s is not None:
-                timeout = max(1.0, min(timeout, req.budget_s - (time.monotonic() - started)))
+            if deadline is not None:
+                timeout = max(1.0, min(timeout, deadline - time.monotonic()))
             self.progress.phase(f"fix {scenario.name}: attempt {attempt.iteration}: agent "
                                 f"{agent.name} working (limit {timeout:.0f}s)")
             outcome = agent.run(AgentInvocation(
@@ -210,11 +211,9 @@ class Driver:
         verifier = Verifier(self.repo, self.state_root, self.progress, self.env,
                             browser=self.browser)
         vreq = VerifyRequest(scenario_path=self.repo / rel, base=base_sha,
-                             patch=attempt.dir / "diff.patch")
+                             patch=attempt.dir / "diff.patch", deadline=deadline)
         if req.plan is not None:
             vreq = replace(vreq, plan=req.plan)
-        if req.budget_s is not None:
-            vreq = replace(vreq, deadline=started + req.budget_s)
         res = verifier.verify(vreq)
         (attempt.dir / "verdict.json").write_text(
             (res.run_dir / "verdict.json").read_text(encoding="utf-8"), encoding="utf-8")

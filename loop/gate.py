@@ -82,6 +82,13 @@ class SequentialPlan:
     max_runs: int = 20
     alpha: float = 0.01
 
+    @classmethod
+    def from_runs(cls, runs: int, max_runs: int, alpha: float) -> SequentialPlan:
+        """First look at `runs` per side, then every two thirds of that, up to `max_runs`
+        (what `--runs`, `--max-runs` and `--alpha` ask for)."""
+        return cls(initial_runs=runs, step=max(1, runs * 2 // 3), max_runs=max_runs,
+                   alpha=alpha)
+
     def __post_init__(self) -> None:
         if self.initial_runs < 1 or self.step < 1 or self.max_runs < self.initial_runs:
             raise GateError(f"bad sequential plan: {self}")

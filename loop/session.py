@@ -272,4 +272,3 @@ class ReadinessWatch:
     def __exit__(self, *exc_info: object) -> None:
         self._cancel.set()
         self._thread.join()
-
