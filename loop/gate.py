@@ -6,23 +6,31 @@ Input is one value per run per SLI, baseline and candidate runs interleaved. Per
   and the Hodges-Lehmann ratio (candidate / baseline, on logs) with its Moses interval.
   IMPROVED if p < alpha_look and the ratio clears the bound (<= 1 - X, or >= 1 + X when
   higher is better). NOT_IMPROVED if the interval rules the required effect out.
-  Otherwise UNKNOWN, which becomes INCONCLUSIVE at the final look.
-* **guard** ``SLI regresses <= Y``: REGRESSED if the test in the worsening direction gives
-  p < alpha_look and the ratio is at or beyond 1 + Y (1 - Y when higher is better).
-  HELD if the interval rules a regression of Y out, if the estimate sits in the better
-  half of the tolerance (ratio below 1 + Y/2, not significant), or at the final look when
-  no significant regression of Y was found. UNKNOWN (run more) while the estimate is
-  closer to the tolerance than that and looks remain, so a noisy guard costs runs only
-  when it looks like a regression, and never turns a verify inconclusive.
-  Every look re-tests a HELD guard for a significant regression.
+  Otherwise UNKNOWN (more runs), INCONCLUSIVE at the final look.
+* **guard** ``SLI regresses <= Y`` is a non-inferiority test: HELD only when the one-sided
+  interval at alpha_look rules a regression of Y out (upper end below 1 + Y, or lower end
+  above 1 - Y when higher is better). REGRESSED if the test in the worsening direction gives
+  p < alpha_look and the ratio is at or beyond the tolerance. Otherwise UNKNOWN (more runs),
+  INCONCLUSIVE at the final look: absence of evidence of a regression is not evidence of its
+  absence, so a guard is never held for lack of a significant regression.
+* **per run**: a 0/1 SLI (``step(..).ok``, ``app.crashed``; ``GateInput.per_run``) and any
+  SLI whose baseline is 0 in every run have no meaningful ratio. A guard is REGRESSED when
+  a candidate run is worse than the baseline's worst run, else HELD; a target is IMPROVED
+  when every candidate run is at least as good as the baseline's best and better than its
+  worst, else NOT_IMPROVED. No ratio is reported for them.
 * MISSING when either side has no finite value: never a pass.
 
-Sequential looks (:class:`SequentialPlan`, e.g. n = 5, 10, 15, 20 runs per side) split alpha
-evenly (Bonferroni: alpha_look = alpha / k_max). Simple and conservative: the chance of
-any false IMPROVED (or REGRESSED) over all looks is at most alpha. The interval uses
-confidence 1 - 2 * alpha_look, so each of its tails matches the one-sided test. With the
-default plan (alpha_look = 0.0025) the first look at n = 5 can only ask for more runs: the
-smallest exact p-value for 5 vs 5 is 1/252 = 0.004.
+Noise decides what can be decided. At every look each undecided ratio item's run-to-run CV
+is estimated from both sides (loop.gate_power); an item that would more likely than not
+stay undecided within the plan's cap even in its best case (a guard when nothing changed, a
+target at its observed or 1.5x required effect) is INCONCLUSIVE at once, with the runs per
+side it needs and the tolerance (or improvement) the cap could decide.
+
+Sequential looks (:class:`SequentialPlan`, e.g. n = 6, 10, 14, 18 runs per side) split
+alpha evenly (Bonferroni: alpha_look = alpha / k_max). Simple and conservative: the chance
+of any false IMPROVED (or HELD, or REGRESSED) over all looks is at most alpha, which every
+item reports as its false-accept bound. The interval uses confidence 1 - 2 * alpha_look,
+so each of its tails matches the one-sided test.
 
 A decided IMPROVED or HELD is kept at later looks (pass ``previous``): stopping as soon
 as a boundary is crossed is what the Bonferroni bound covers. Failures are never kept,
@@ -33,12 +41,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+import numpy as np
+
 from loop.errors import GateError
-from loop.gate_stats import finite, hodges_lehmann, log_floored, mwu_pvalue, summarize
+from loop.gate_power import (
+    MAX_ADVICE_RUNS,
+    STOP_POWER,
+    guard_detectable,
+    guard_runs_needed,
+    target_detectable,
+    target_runs_needed,
+)
+from loop.gate_stats import (
+    Floats,
+    finite,
+    hodges_lehmann,
+    log_floored,
+    mwu_pvalue,
+    pooled_cv,
+    summarize,
+)
 
 Role = Literal["target", "guard"]
 Outcome = Literal["accept", "reject", "inconclusive", "continue"]
@@ -71,6 +97,8 @@ class GateInput:
     baseline: Sequence[float]
     candidate: Sequence[float]
     higher_is_better: bool = False
+    #: a 0/1 SLI: judged run by run, never by a ratio
+    per_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +185,21 @@ class Comparison:
     n_dropped_baseline: int = 0
     n_dropped_candidate: int = 0
     look_index: int = 0
+    #: "ratio" (rank test and interval) or "per_run" (0/1 SLI or zero baseline)
+    judged: str = "ratio"
+    #: pooled run-to-run CV of both sides (NaN for per-run items or too few runs)
+    cv: float = math.nan
+    #: the smallest effect this item could decide at its n with 80 % power: for a guard the
+    #: tolerance it could prove if nothing changed, for a target the true improvement it
+    #: would accept (NaN when unknown, inf when no interval is possible yet)
+    detectable: float = math.nan
+    #: runs per side to decide it with 80 % power at the measured CV (None: per run / unknown)
+    runs_needed: int | None = None
+    #: the chance that this item passes although it should not (the plan's alpha for ratio
+    #: items: a false IMPROVED or HELD over all looks; None for items judged per run)
+    false_accept_bound: float | None = None
+    #: for an undecided item: the runs or the tolerance it would need
+    advice: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -172,7 +215,11 @@ class Comparison:
             "ratio": _num(self.ratio), "ci": [_num(self.ci_low), _num(self.ci_high)],
             "p_value": _num(self.p_value), "alpha_look": _num(self.alpha_look),
             "threshold": _num(self.threshold), "higher_is_better": self.higher_is_better,
-            "look": self.look_index, "reason": self.reason,
+            "look": self.look_index, "reason": self.reason, "judged": self.judged,
+            "cv": _num(self.cv), "detectable": _num(self.detectable),
+            "runs_needed": self.runs_needed,
+            "false_accept_bound": None if self.false_accept_bound is None
+            else _num(self.false_accept_bound), "advice": self.advice,
         }
 
 
@@ -212,12 +259,36 @@ def _check_input(item: GateInput) -> None:
         raise GateError(f"{item.source}: required change {item.required!r} out of range")
 
 
-def compare(item: GateInput, alpha_look: float, final: bool, look_index: int = 0) -> Comparison:
-    """Classify one item at one look (see module docstring for the rules)."""
+def compare(item: GateInput, alpha_look: float, final: bool, look_index: int = 0,
+            alpha: float | None = None) -> Comparison:
+    """Classify one item at one look (see module docstring for the rules).
+
+    `alpha` is the plan's overall alpha (the false-accept bound reported); default alpha_look.
+    """
     _check_input(item)
     base, dropped_b = finite(item.baseline)
     cand, dropped_c = finite(item.candidate)
     sb, sc = summarize(base), summarize(cand)
+    up = (item.role == "guard") != item.higher_is_better  # bound above 1?
+    threshold = 1.0 + item.required if up else 1.0 - item.required
+    nan = math.nan
+    dropped = f" ({dropped_b + dropped_c} NaN/inf values dropped)" if dropped_b or dropped_c \
+        else ""
+    shell = Comparison(
+        sli=item.sli, source=item.source, role=item.role,
+        classification=Classification.MISSING, n_baseline=int(base.size),
+        n_candidate=int(cand.size), median_baseline=sb.median, median_candidate=sc.median,
+        iqr_baseline=(sb.q1, sb.q3), iqr_candidate=(sc.q1, sc.q3), ratio=nan, ci_low=nan,
+        ci_high=nan, p_value=nan, alpha_look=alpha_look, threshold=threshold, ok=False,
+        reason=f"no data: {base.size} baseline and {cand.size} candidate values{dropped}",
+        higher_is_better=item.higher_is_better, n_dropped_baseline=dropped_b,
+        n_dropped_candidate=dropped_c, look_index=look_index)
+    if base.size == 0 or cand.size == 0:
+        return shell
+    if item.per_run or not np.any(base):
+        cls, reason = _classify_per_run(item, base, cand)
+        return replace(shell, classification=cls, ok=cls in PASSING, reason=reason + dropped,
+                       judged="per_run")
     try:
         log_b, log_c = log_floored(base, cand)
     except GateError as exc:
@@ -225,31 +296,95 @@ def compare(item: GateInput, alpha_look: float, final: bool, look_index: int = 0
     # the candidate is smaller when it improves a lower-is-better SLI / worsens the other kind
     smaller = (item.role == "target") != item.higher_is_better
     p = mwu_pvalue(log_c, log_b, "less" if smaller else "greater")
-    shift = hodges_lehmann(log_b, log_c, alpha_look)
-    ratio, lo, hi = (math.exp(v) for v in shift)
-    up = (item.role == "guard") != item.higher_is_better  # bound above 1?
-    threshold = 1.0 + item.required if up else 1.0 - item.required
-    if base.size == 0 or cand.size == 0:
-        cls = Classification.MISSING
-        reason = f"no data: {base.size} baseline and {cand.size} candidate values"
-    elif item.role == "target":
+    ratio, lo, hi = (math.exp(v) for v in hodges_lehmann(log_b, log_c, alpha_look))
+    if item.role == "target":
         cls, reason = _classify_target(item.higher_is_better, ratio, lo, hi, p, alpha_look,
                                        threshold, final)
     else:
         cls, reason = _classify_guard(item.higher_is_better, ratio, lo, hi, p, alpha_look,
                                       threshold, final)
-    if dropped_b or dropped_c:
-        reason += f" ({dropped_b + dropped_c} NaN/inf values dropped)"
-    return Comparison(
-        sli=item.sli, source=item.source, role=item.role, classification=cls,
-        n_baseline=int(base.size), n_candidate=int(cand.size),
-        median_baseline=sb.median, median_candidate=sc.median,
-        iqr_baseline=(sb.q1, sb.q3), iqr_candidate=(sc.q1, sc.q3),
-        ratio=ratio, ci_low=lo, ci_high=hi, p_value=p, alpha_look=alpha_look,
-        threshold=threshold, ok=cls in PASSING, reason=reason,
-        higher_is_better=item.higher_is_better, n_dropped_baseline=dropped_b,
-        n_dropped_candidate=dropped_c, look_index=look_index,
-    )
+    cv = pooled_cv(base, cand)
+    power = _power(item, cv, ratio, alpha_look, min(base.size, cand.size))
+    return replace(shell, classification=cls, ratio=ratio, ci_low=lo, ci_high=hi, p_value=p,
+                   ok=cls in PASSING, reason=reason + dropped, cv=cv, detectable=power[0],
+                   runs_needed=power[1],
+                   false_accept_bound=alpha_look if alpha is None else alpha)
+
+
+def _power(item: GateInput, cv: float, ratio: float, alpha_look: float,
+           n: int) -> tuple[float, int | None]:
+    """(smallest decidable effect at n, runs per side needed) at the measured CV."""
+    if not math.isfinite(cv):
+        return math.nan, None
+    higher = item.higher_is_better
+    if item.role == "guard":
+        return (guard_detectable(cv, n, alpha_look, higher_is_better=higher),
+                guard_runs_needed(cv, item.required, alpha_look, higher_is_better=higher))
+    return (target_detectable(cv, n, alpha_look, item.required, higher_is_better=higher),
+            target_runs_needed(cv, item.required, alpha_look, _assumed_effect(item, ratio),
+                               higher_is_better=higher))
+
+
+def _assumed_effect(item: GateInput, ratio: float) -> float:
+    """The best case for a target: its observed improvement, or 1.5x the required one."""
+    seen = ratio - 1.0 if item.higher_is_better else 1.0 - ratio
+    best = max(seen if math.isfinite(seen) else 0.0, 1.5 * item.required)
+    return best if item.higher_is_better else min(0.95, best)
+
+
+def advice(item: GateInput, comp: Comparison, max_runs: int | None) -> str:
+    """What it would take to decide an undecided ratio item."""
+    if comp.runs_needed is None or not math.isfinite(comp.cv):
+        return "too few runs to estimate its noise"
+    n = comp.runs_needed
+    needs = f"needs about {n} runs per side" if n < MAX_ADVICE_RUNS else \
+        "cannot be decided by more runs"
+    cap = min(comp.n_baseline, comp.n_candidate) if max_runs is None else max_runs
+    higher = item.higher_is_better
+    if item.role == "guard":
+        tol = guard_detectable(comp.cv, cap, comp.alpha_look, higher_is_better=higher)
+        return f"{needs} at CV {comp.cv:.1%} (80% power if unchanged), or a tolerance of " \
+               f"at least {_pct(tol)} for {cap} runs"
+    effect = _assumed_effect(item, comp.ratio)
+    least = target_detectable(comp.cv, cap, comp.alpha_look, item.required,
+                              higher_is_better=higher)
+    return f"{needs} at CV {comp.cv:.1%} to show a {effect:.0%} improvement (80% power); " \
+           f"{cap} runs show only improvements of {_pct(least)} or more"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if math.isfinite(x) else "any size (too few runs for an interval)"
+
+
+def _classify_per_run(item: GateInput, base: Floats, cand: Floats) -> tuple[Classification, str]:
+    """0/1 SLIs and zero baselines: each candidate run against the baseline's runs."""
+    higher = item.higher_is_better
+    b_worst, b_best = (base.min(), base.max()) if higher else (base.max(), base.min())
+    c_worst, c_best = (cand.min(), cand.max()) if higher else (cand.max(), cand.min())
+    what = "0/1 value" if item.per_run else "count with a zero baseline"
+
+    def better(a: float, b: float) -> bool:
+        return bool(a > b) if higher else bool(a < b)
+
+    runs = f"baseline {_span(base)}, candidate {_span(cand)} (judged per run: {what})"
+    if item.role == "guard":
+        if better(b_worst, c_worst):
+            return Classification.REGRESSED, f"{runs}: a candidate run ({c_worst:g}) is " \
+                                             f"worse than every baseline run"
+        return Classification.HELD, f"{runs}: no candidate run is worse than the baseline's " \
+                                    "worst"
+    if not better(b_best, c_worst) and better(c_worst, b_worst):
+        return Classification.IMPROVED, f"{runs}: every candidate run is at least as good as " \
+                                        "the baseline's best"
+    if not better(c_best, b_worst) and c_best == b_worst and b_worst == b_best:
+        return Classification.NOT_IMPROVED, f"{runs}: nothing changed"
+    return Classification.NOT_IMPROVED, f"{runs}: not every candidate run is at least as " \
+                                        "good as the baseline's best and better than its worst"
+
+
+def _span(values: Floats) -> str:
+    lo, hi = float(values.min()), float(values.max())
+    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"
 
 
 def _evidence(ratio: float, lo: float, hi: float, p: float) -> str:
@@ -281,14 +416,27 @@ def _classify_guard(
         return Classification.REGRESSED, f"{ev} < {alpha:.2g} and ratio {op} {threshold:.3g}"
     if (lo > threshold) if higher else (hi < threshold):
         return Classification.HELD, f"{ev}: CI rules out ratio {op} {threshold:.3g}"
-    # held early only when the estimate sits in the better half of the tolerance
-    early = 1.0 + (threshold - 1.0) / 2.0
-    if (ratio > early) if higher else (ratio < early):
-        return Classification.HELD, f"{ev}: estimate well within tolerance, no significant " \
-                                    "regression"
     if final:
-        return Classification.HELD, f"{ev}: no significant regression by the last look"
-    return Classification.UNKNOWN, f"{ev}: regression not ruled out yet, more runs needed"
+        return Classification.INCONCLUSIVE, f"{ev}: a regression to {threshold:.3g} is not " \
+                                             "ruled out by the last look"
+    return Classification.UNKNOWN, f"{ev}: a regression to {threshold:.3g} is not ruled out " \
+                                   "yet, more runs needed"
+
+
+def _hopeless(item: GateInput, comp: Comparison, plan: SequentialPlan) -> bool:
+    """Would this undecided item more likely than not stay undecided within the cap, even
+    in its best case? (estimated from the measured noise)"""
+    if comp.classification != Classification.UNKNOWN or not math.isfinite(comp.cv):
+        return False
+    higher, alpha = item.higher_is_better, plan.alpha_look
+    if item.role == "guard":
+        need = guard_runs_needed(comp.cv, item.required, alpha, STOP_POWER,
+                                 higher_is_better=higher)
+    else:
+        need = target_runs_needed(comp.cv, item.required, alpha,
+                                  _assumed_effect(item, comp.ratio), STOP_POWER,
+                                  higher_is_better=higher)
+    return need > plan.max_runs
 
 
 def _key(c: Comparison | GateInput) -> tuple[str, str, str]:
@@ -313,10 +461,18 @@ def decide(
         if previous is not None else {}
     comparisons: list[Comparison] = []
     for item in items:
-        fresh = compare(item, plan.alpha_look, final, look_index)
+        fresh = compare(item, plan.alpha_look, final, look_index, plan.alpha)
         old = kept.get(_key(item))
         if old is not None and fresh.classification not in FAILING:
             fresh = old
+        elif _hopeless(item, fresh, plan):
+            tip = f"cannot be decided within {plan.max_runs} runs per side: " \
+                  f"{advice(item, fresh, plan.max_runs)}"
+            fresh = replace(fresh, classification=Classification.INCONCLUSIVE, advice=tip,
+                            reason=f"{fresh.reason.replace(', more runs needed', '')}; {tip}")
+        elif fresh.classification == Classification.INCONCLUSIVE and fresh.judged == "ratio":
+            tip = advice(item, fresh, plan.max_runs)
+            fresh = replace(fresh, reason=f"{fresh.reason}; {tip}", advice=tip)
         comparisons.append(fresh)
     outcome, reason = _outcome(comparisons, final)
     return GateDecision(outcome, look_index, final, plan.alpha, plan.alpha_look,
@@ -331,11 +487,13 @@ def _outcome(comparisons: Sequence[Comparison], final: bool) -> tuple[Outcome, s
                if c.classification in FAILING]
     if failing:
         return "reject", "failed: " + "; ".join(failing)
+    if Classification.INCONCLUSIVE in by_class:
+        when = "at the last look" if final else "within the cap of runs"
+        return "inconclusive", f"undecided {when}: " + "; ".join(
+            f"{c.source} ({c.advice})" if c.advice else c.source for c in comparisons
+            if c.classification == Classification.INCONCLUSIVE)
     if Classification.UNKNOWN in by_class and not final:
         return "continue", "undecided: " + "; ".join(by_class[Classification.UNKNOWN])
-    if Classification.INCONCLUSIVE in by_class:
-        return "inconclusive", "undecided at the last look: " + "; ".join(
-            by_class[Classification.INCONCLUSIVE])
     if not comparisons:
         return "accept", "no targets or guards to compare"
     if not any(c.role == "target" for c in comparisons):

@@ -205,6 +205,12 @@ def runs_needed(
     return max(n, n_min)
 
 
+def pooled_cv(a1: Floats, a2: Floats) -> float:
+    """Run-to-run CV pooled over two samples, each around its own log mean (NaN if unknown)."""
+    (ss1, d1), (ss2, d2) = _log_ss(a1), _log_ss(a2)
+    return math.sqrt(math.expm1((ss1 + ss2) / (d1 + d2))) if d1 + d2 else math.nan
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What an A/A run (same code twice) says about the noise of one SLI."""
@@ -228,8 +234,7 @@ def calibrate(values_a1: Values, values_a2: Values) -> Calibration:
     """
     a1, _ = finite(values_a1)
     a2, _ = finite(values_a2)
-    (ss1, d1), (ss2, d2) = _log_ss(a1), _log_ss(a2)
-    cv = math.sqrt(math.expm1((ss1 + ss2) / (d1 + d2))) if d1 + d2 else math.nan
+    cv = pooled_cv(a1, a2)
     if a1.size == 0 or a2.size == 0:
         return Calibration(int(a1.size), int(a2.size), cv, math.nan, math.nan)
     lb, lc = log_floored(a1, a2)

@@ -72,6 +72,24 @@ def default_registry() -> SliRegistry:
     return registry
 
 
+#: SLIs whose value is 0 or 1 in every run (root, last name): judged per run, never by a ratio
+BINARY_SLIS = frozenset({("step", "ok"), ("step", "failed"), ("app", "crashed")})
+
+
+def is_binary(ref: SliRef) -> bool:
+    """A 0/1 SLI such as `step("x").ok` or `app.crashed`."""
+    return bool(ref.path) and (ref.root, ref.path[-1]) in BINARY_SLIS
+
+
+#: SLIs for which more is better (root, last name); every other SLI is better lower
+HIGHER_IS_BETTER = frozenset({("step", "ok"), ("load", "rps")})
+
+
+def higher_is_better(ref: SliRef) -> bool:
+    """The direction of an explicit target or guard on this SLI."""
+    return bool(ref.path) and (ref.root, ref.path[-1]) in HIGHER_IS_BETTER
+
+
 # ---- shared helpers for SLI implementations -------------------------------------------
 
 PERCENTILES = {"p50": 0.50, "median": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95,

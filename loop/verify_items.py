@@ -1,7 +1,11 @@
 """What the gate compares: targets, guards, and the default guards, as per-run values.
 
 Every SLI the scenario's checks use is guarded by default at DEFAULT_GUARD_TOLERANCE
-unless a target or guard already covers it. A guard on a span glob (`span(*).p95`)
+unless a target or guard already covers it. The check gives the guard its direction:
+`<`, `<=` mean lower is better, `>`, `>=` higher is better. Checks with no direction
+(`==`, `!=`), zero-count checks and 0/1 SLIs (`step(..).ok`, `app.crashed`) get no default
+guard: the check itself holds in every candidate run. An explicit guard or target on a 0/1
+SLI is judged per run by the gate (never by a ratio). A guard on a span glob (`span(*).p95`)
 is expanded into one guard per span name seen in the baseline runs, so a patch that
 slows down another route is caught by name; when no baseline span matches, the glob stays
 one guard, which has no data and so rejects (missing data is never a pass).
@@ -17,7 +21,7 @@ from dataclasses import dataclass, replace
 from loop.checks import Check, Segment, SliRef
 from loop.gate import GateInput
 from loop.scenario import Scenario
-from loop.sli import RunData, SliRegistry
+from loop.sli import RunData, SliRegistry, higher_is_better, is_binary
 
 #: tolerance of the guards cleanloop adds for every SLI used by a check
 DEFAULT_GUARD_TOLERANCE = 0.10
@@ -33,12 +37,16 @@ class Item:
 
 
 def planned_items(scenario: Scenario) -> list[Item]:
-    items = [Item("target", c.sli, c.threshold, c.text) for c in scenario.targets]
-    items += [Item("guard", c.sli, c.threshold, c.text) for c in scenario.guards]
+    items = [Item("target", c.sli, c.threshold, c.text, higher_is_better(c.sli))
+             for c in scenario.targets]
+    items += [Item("guard", c.sli, c.threshold, c.text, higher_is_better(c.sli))
+              for c in scenario.guards]
     covered = {i.ref.text for i in items}
     for check in scenario.checks:
-        # zero-count checks hold in every candidate run already; no ratio to guard
-        if check.kind == "zero" or check.sli.text in covered:
+        # zero-count checks and 0/1 SLIs hold in every candidate run already, and a check
+        # with no direction (== / !=) says nothing about which way is worse
+        if check.kind == "zero" or is_binary(check.sli) or check.op in ("==", "!=") \
+                or check.sli.text in covered:
             continue
         covered.add(check.sli.text)
         items.append(Item("guard", check.sli, DEFAULT_GUARD_TOLERANCE,
@@ -92,5 +100,6 @@ def gate_inputs(registry: SliRegistry, items: Sequence[Item], baseline: Sequence
 
     return [GateInput(sli=i.ref.text, source=i.source, role="target" if i.role == "target"
                       else "guard", required=i.required, baseline=values(baseline, i),
-                      candidate=values(candidate, i), higher_is_better=i.higher_is_better)
+                      candidate=values(candidate, i), higher_is_better=i.higher_is_better,
+                      per_run=is_binary(i.ref))
             for i in items]

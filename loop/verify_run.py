@@ -32,6 +32,8 @@ class Interleaving:
         self.scenario = scenario
         self.sides = sides
         self.req = req
+        assert req.plan is not None, "Verifier.verify resolves the plan"
+        self.plan = req.plan
         self.items = planned_items(scenario)
         self.decision: GateDecision | None = None
         self.checks: list[CheckResult] = []
@@ -43,7 +45,7 @@ class Interleaving:
             parts = [f"{c.sli} ×{c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]"
                      for c in self.decision.comparisons if c.role == "target"]
             estimate = " | " + "; ".join(parts) if parts else ""
-        remaining = self.req.plan.max_runs - min(len(s.runs) for s in self.sides)
+        remaining = self.plan.max_runs - min(len(s.runs) for s in self.sides)
         self.v.progress.phase(f"verify {self.scenario.name}: {side} run {k}/{n}{estimate} | "
                               f"at most {remaining} more runs per side")
 
@@ -67,7 +69,7 @@ class Interleaving:
                 if why := self._run(side, -1 - i, keep=False):
                     return self._finish("reject", why)
         look = 0
-        while (n := self.req.plan.next_n(self.decision)) is not None:
+        while (n := self.plan.next_n(self.decision)) is not None:
             while len(cand.runs) < n:
                 if self.req.deadline is not None and time.monotonic() > self.req.deadline:
                     return self._finish("inconclusive", "the time budget ran out after "
@@ -79,11 +81,11 @@ class Interleaving:
                         return self._finish("reject", why)
                 # a zero-count check or an expectation failing in one candidate run is final
                 if why := self._definitive_failure():
-                    self.decision = self.v.gate(self.items, self.sides, self.req.plan, look,
+                    self.decision = self.v.gate(self.items, self.sides, self.plan, look,
                                                 self.decision)
                     return self._finish("reject", why)
             self.checks = self.v.check_candidate(self.scenario, cand)
-            self.decision = self.v.gate(self.items, self.sides, self.req.plan, look,
+            self.decision = self.v.gate(self.items, self.sides, self.plan, look,
                                         self.decision)
             look += 1
         return self._finish(*self._outcome())
