@@ -32,6 +32,68 @@ def _emit(as_json: bool, data: Any, lines: Callable[[], list[str]]) -> None:
     """The result on stdout: JSON for machines, or the human summary."""
     print(json.dumps(data, indent=2, default=str) if as_json else "\n".join(lines()))
 
+def _note(text: str) -> None:
+    """A note for the user on stderr, in every output mode (--json and pipes included)."""
+    print(f"cleanloop: note: {text}", file=sys.stderr)
+
+
+def _base_scenario_note(repo: Path, base: str, scenario: str, command: str) -> None:
+    """verify (--calibrate too) and fix read the scenario from the base revision. Before
+    anything runs: an unknown revision, or a scenario not committed there, is a usage error
+    (exit 2); a working-tree copy that differs from the committed one is said on stderr,
+    naming the differing checks (else lines), since the committed one is what is used."""
+    from loop.git import resolve_commit
+    from loop.verify import load_base_scenario
+
+    path = Path(scenario)
+    committed, _ = load_base_scenario(repo, resolve_commit(repo, base), path, base_ref=base)
+    try:
+        working = path.read_text(encoding="utf-8")
+    except OSError:
+        _note(f"{scenario} is not in the working tree; {command} uses its committed form "
+              f"at {base}")
+        return
+    if working != committed.source_text:
+        _note(f"{scenario} differs from its committed form at {base}; {command} uses the "
+              f"committed one. {_scenario_differences(path, committed.source_text, working, base)}")
+
+
+def _scenario_differences(path: Path, committed: str, working: str, base: str) -> str:
+    """The checks, targets and guards that differ; the differing line numbers otherwise."""
+    import difflib
+
+    from loop.scenario import load_scenario
+
+    def listed(items: list[str]) -> str:
+        return ", ".join(f"`{item}`" for item in items) or "none"
+
+    try:
+        ours, theirs = (load_scenario(path, text=text) for text in (working, committed))
+    except CleanloopError:  # the working-tree copy does not load: name lines
+        pass
+    else:
+        def texts(scenario: Any) -> list[str]:
+            return [c.text for c in (*scenario.checks, *scenario.targets, *scenario.guards)]
+
+        wt_only = [t for t in texts(ours) if t not in texts(theirs)]
+        base_only = [t for t in texts(theirs) if t not in texts(ours)]
+        if wt_only or base_only:
+            return f"Differing checks: {listed(wt_only)} (working tree) vs {listed(base_only)} " \
+                   f"({base})"
+
+    def lines(first: int, end: int) -> str:
+        return str(first + 1) if end == first + 1 else f"{first + 1}-{end}"
+
+    wt_lines, base_lines = [], []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
+            None, committed.splitlines(keepends=True), working.splitlines(keepends=True),
+            autojunk=False).get_opcodes():
+        if tag != "equal":
+            wt_lines += [lines(j1, j2)] if j2 > j1 else []
+            base_lines += [lines(i1, i2)] if i2 > i1 else []
+    return f"Differing lines: {', '.join(wt_lines) or 'none'} (working tree) vs " \
+           f"{', '.join(base_lines) or 'none'} ({base})"
+
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from loop.progress import progress_while
@@ -71,6 +133,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                         candidate=args.candidate,
                         patch=Path(args.patch).resolve() if args.patch else None, plan=plan,
                         warmup=max(0, args.warmup))
+    _base_scenario_note(repo, args.base, args.scenario, "verify")
     with progress_while(args.json) as progress:
         result = Verifier(repo, state_root(), progress, os.environ).verify(req)
     _emit(args.json, result.verdict, lambda: table_lines(result.verdict))
@@ -100,6 +163,7 @@ def _calibrate(args: argparse.Namespace, repo: Path) -> int:
     from loop.repo import state_root
     from loop.verify import Verifier, VerifyRequest
 
+    _base_scenario_note(repo, args.base, args.scenario, "verify --calibrate")
     with progress_while(args.json) as progress:
         result = run_calibration(Verifier(repo, state_root(), progress, os.environ),
                                  VerifyRequest(scenario_path=Path(args.scenario), base=args.base),
@@ -129,6 +193,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                      allow_env=tuple(args.allow_env),
                      scripted_patches=tuple(Path(p).resolve() for p in args.script_patch),
                      plan=_plan(args))
+    _base_scenario_note(repo, args.base, args.scenario, "fix")
     with progress_while(args.json) as progress:
         result = Driver(repo, state_root(), progress, os.environ).fix(req)
     _emit(args.json, json.loads((result.fix_dir / "summary.json").read_text()),

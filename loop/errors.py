@@ -2,6 +2,9 @@
 
     CleanloopError
      ├── UsageError          bad command-line use                         -> exit 2
+     │    └── RevisionError a revision the user named does not exist, or a path is not in
+     │                      the repository at it (--base nosuchref, a scenario not committed
+     │                      there); also a WorktreeError, as the git helpers raise only those
      ├── ScenarioError       malformed scenario / check text (file, line, field) -> exit 2
      ├── InfrastructureError the world failed us                          -> exit 3
      │    ├── LaunchError    the app never became ready / died at boot / port in use
@@ -80,6 +83,16 @@ class CollectorError(InfrastructureError):
 
 class WorktreeError(InfrastructureError):
     """A git worktree could not be created or removed."""
+
+
+class RevisionError(UsageError, WorktreeError):
+    """A revision the user named does not exist, or a path is not in the repository at it.
+
+    The user's input is wrong, not the world: exit 2. It is a WorktreeError too, because the
+    git helpers (loop.git) raise only those and callers that handle git failures catch them.
+    """
+
+    exit_code = EXIT_USAGE
 
 
 class AgentError(CleanloopError):

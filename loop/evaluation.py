@@ -2,8 +2,10 @@
 
 An absolute bound is judged on the median over repetitions (the worst run is
 shown too); a zero-count check must hold in every repetition; missing data never
-passes. Targets and guards need a baseline: `run` lists them as not evaluated,
-`verify` hands them to the gate.
+passes, zero-count checks included: an SLI with no data (None: a span filter that
+matched no span, a run that received no spans or has no browser data) fails with
+"no data in k of n run(s)" and, where it is known, why. Targets and guards need a
+baseline: `run` lists them as not evaluated, `verify` hands them to the gate.
 """
 
 from __future__ import annotations
@@ -60,13 +62,27 @@ def sli_values(registry: SliRegistry, check: Check, runs: list[RunData]) -> list
     return [registry.evaluate(run, check.sli) for run in runs]
 
 
+def no_data_note(ref: SliRef, runs: list[RunData], values: list[float | None]) -> str:
+    """The "no data in k of n run(s)" note, with the reason when the tables tell it."""
+    missing = [run for run, v in zip(runs, values, strict=True) if v is None]
+    note = f"no data in {len(missing)} of {len(values)} run(s)"
+    if ref.root in ("span", "spans"):
+        if all(run.frame("spans").empty for run in missing):
+            return note + ": no span was received (is the app's tracing on and exporting?)"
+        selection = ref.text[: ref.text.rfind(")") + 1] or ref.root
+        return note + f": no span matched {selection}"
+    if ref.root in ("console", "page", "requests", "request") and all(
+            run.frame("browser").empty for run in missing):
+        return note + ": the run has no browser data (did a browser step run?)"
+    return note
+
+
 def evaluate_check(registry: SliRegistry, check: Check, runs: list[RunData]) -> CheckResult:
     values = sli_values(registry, check, runs)
     present = [v for v in values if v is not None]
     if not present or len(present) < len(values):
-        missing = len(values) - len(present)
         res = CheckResult(check, values, statistics.median(present) if present else None, False,
-                          note=f"no data in {missing} of {len(values)} run(s)")
+                          note=no_data_note(check.sli, runs, values))
     elif check.kind == "zero":
         bad = [v for v in present if not check.holds(v)]
         res = CheckResult(check, values, max(present, key=abs), not bad,

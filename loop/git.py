@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from loop.errors import WorktreeError
+from loop.errors import RevisionError, WorktreeError
 
 logger = logging.getLogger(__name__)
 
@@ -128,23 +128,27 @@ def toplevel(repo: Path) -> Path:
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
-    """The full sha of the commit `ref` names; WorktreeError("unknown revision ...") if none."""
+    """The full sha of the commit `ref` names; RevisionError("unknown revision ...") (a usage
+    error, exit 2) if there is none."""
+    unknown = f"unknown revision {ref!r} in {repo}: no commit, branch or tag by that name"
     if not ref or ref.startswith("-"):
-        raise WorktreeError(f"unknown revision {ref!r} in {repo}")
+        raise RevisionError(unknown)
     result = run_git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     sha = result.stdout.strip()
     if not result.ok or not sha:
-        raise WorktreeError(f"unknown revision {ref!r} in {repo}")
+        raise RevisionError(unknown)
     return sha
 
 
 def read_file_at(repo: Path, rev: str, relpath: str) -> str:
-    """The content of `relpath` (repo-relative) at revision `rev`, whatever the work tree holds."""
+    """The content of `relpath` (repo-relative) at revision `rev`, whatever the work tree holds;
+    RevisionError (exit 2) naming the path and the revision when it is not there."""
     sha = resolve_commit(repo, rev)
     spec = f"{sha}:{relpath.lstrip('/')}"
     result = run_git(repo, "cat-file", "blob", spec)
     if not result.ok:
-        raise WorktreeError(f"{relpath} does not exist at revision {rev!r} ({sha[:12]})")
+        at = sha[:12] if rev == sha else f"{rev!r} ({sha[:12]})"
+        raise RevisionError(f"{relpath} does not exist at revision {at}")
     return result.stdout
 
 
@@ -155,4 +159,4 @@ def repo_relative(repo: Path, path: Path) -> str:
     try:
         return full.relative_to(top).as_posix()
     except ValueError:
-        raise WorktreeError(f"{path} is outside the git repository {top}") from None
+        raise RevisionError(f"{path} is outside the git repository {top}") from None

@@ -1,8 +1,9 @@
 """Browser SLIs over the `browser` table (probes.browser_recorder) and the step results.
 
     console.errors   console.warnings   console(level >= warning).count
-                     (console.errors counts uncaught page errors too, as DevTools shows them)
-    console("checkout*", url ~ "/cart").count
+    console("checkout*", url ~ "/cart").count     console(location ~ "controller").count
+                     (uncaught exceptions are console entries of level error, as DevTools
+                     shows them, at the throwing frame: url and location name its script)
     page.errors                                   uncaught page errors (and page crashes)
     requests.count   requests(status >= 400).count   requests.errors   requests.failed
     request("/api/cart").duration.p95 | .p50 | .mean | .max | .count | .errors | .size.max
@@ -19,12 +20,19 @@ status 600, i.e. worse than any HTTP error: it matches `status >= 400` and `stat
 but not `status == 500`. Name patterns with * ? [ are globs, otherwise substrings; a
 request pattern matches the URL path (or the whole URL when it contains "://"), and may
 start with a method: request("POST /api/checkout").
+
+No data is None, never 0, so it never passes a check. A run without any browser row (no
+browser step ran, or the browser recorded nothing) has no data for console, page and
+requests. In a run with browser data a count over a selection that matched nothing is 0
+(no console error, no failing request), but request("/typo").errors and .failed over no
+matched request are None, as are the aggregates (.duration.p95 ...) over no request.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -42,6 +50,7 @@ NAVIGATION = {"ttfb": "ttfb", "dom_interactive": "domInteractive",
               "dom_content_loaded": "domContentLoaded", "load": "load"}
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _TEXT_FIELDS = ("text", "url", "location", "method", "trace_id", "name", "stack")
+_LOCATION = re.compile(r"^(.*):\d+:\d+$")
 
 
 def _matches(value: object, pattern: str) -> bool:
@@ -87,15 +96,36 @@ def _filtered(df: pd.DataFrame, filters: Sequence[Filter], ref: SliRef,
     return df
 
 
+def _no_browser_data(run: RunData) -> bool:
+    return run.frame("browser").empty
+
+
+def _location_url(location: object) -> object:
+    """The script URL of a `url:line:col` location (None when there is none)."""
+    match = _LOCATION.match(location) if isinstance(location, str) else None
+    return match.group(1) if match else None
+
+
+def console_rows(run: RunData) -> pd.DataFrame:
+    """The console as DevTools shows it: console.* calls, failed resource loads, and uncaught
+    exceptions ("Uncaught TypeError: ...") as entries of level error at the throwing frame:
+    their url is that frame's script (the page's URL when the stack names none) and their
+    location its `url:line:col`, so narrowing by level, url or location keeps them."""
+    messages = _kind(run, "console")
+    thrown = _kind(run, "pageerror")
+    if thrown.empty:
+        return messages
+    frame_url = thrown["location"].map(_location_url)
+    thrown = thrown.assign(level="error", url=frame_url.where(frame_url.notna(), thrown["url"]))
+    return thrown if messages.empty else pd.concat([messages, thrown])
+
+
 def console_sli(run: RunData, ref: SliRef) -> float | None:
     what = tail_name(ref, ("errors", "warnings", "count"))
     pattern = _pattern(ref, "text pattern")
-    rows = _kind(run, "console")
-    if what == "errors":
-        # as the DevTools console shows them: console.error calls, failed resource loads
-        # and uncaught exceptions ("Uncaught TypeError: ...")
-        rows = pd.concat([rows, _kind(run, "pageerror")])
-    df = _filtered(rows, ref.segments[0].filters, ref, ("level", *_TEXT_FIELDS))
+    df = _filtered(console_rows(run), ref.segments[0].filters, ref, ("level", *_TEXT_FIELDS))
+    if _no_browser_data(run):
+        return None
     df = _where(df, "text", lambda v: _matches(v, pattern))
     if what == "errors":
         df = df[df["level"] == "error"]
@@ -108,6 +138,8 @@ def page_sli(run: RunData, ref: SliRef) -> float | None:
     tail_name(ref, ("errors",))
     pattern = _pattern(ref, "text pattern")
     df = _filtered(_kind(run, "pageerror"), ref.segments[0].filters, ref, _TEXT_FIELDS)
+    if _no_browser_data(run):
+        return None
     return float(len(_where(df, "text", lambda v: _matches(v, pattern))))
 
 
@@ -131,6 +163,8 @@ def _request_value(df: pd.DataFrame, ref: SliRef) -> float | None:
     if len(path) == 1 and head in ("count", "errors", "failed"):
         if head == "count":
             return float(len(df))
+        if df.empty:  # errors among no matched request: no data, never a clean 0
+            return None
         failed = df["kind"] == "requestfailed"
         if head == "failed":
             return float(failed.sum())
@@ -149,7 +183,8 @@ def _request_value(df: pd.DataFrame, ref: SliRef) -> float | None:
 
 
 def requests_sli(run: RunData, ref: SliRef) -> float | None:
-    return _request_value(_request_rows(run, ref), ref)
+    value = _request_value(_request_rows(run, ref), ref)
+    return None if _no_browser_data(run) else value
 
 
 def _worst(df: pd.DataFrame, ref: SliRef, names: dict[str, str]) -> float | None:

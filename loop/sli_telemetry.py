@@ -8,6 +8,17 @@
     load("checkout").p95 | .rps | .errors
 Durations are in milliseconds. Log counts take each (level, message) once per
 channel: a line the app sent both over OTLP and to stdout counts once.
+
+No data is None, never 0, so it never passes a check, zero-count checks included:
+- span(...): every aggregate over a selection that matched no span is None
+  (`span("GET /typo").error_count == 0` fails with "no data"). `.count` is the one
+  exception: 0 matched spans is a real value ("the N+1 query span is gone") when the run
+  received spans at all; in a run whose spans table is empty (tracing off or broken, no
+  span received) it is None too.
+- metric(...): None when no series matched.
+- logs(...).count: 0 when no line matched, even when none was received: stdout/stderr
+  are always captured, so a log count of 0 is always a measurement.
+- load("NAME"): None when no load step has that name.
 """
 
 from __future__ import annotations
@@ -68,6 +79,9 @@ def matching_spans(run: RunData, ref: SliRef) -> pd.DataFrame:
 def span_sli(run: RunData, ref: SliRef) -> float | None:
     how = tail_name(ref, _SPAN_AGGS)
     df = matching_spans(run, ref)
+    if df.empty:
+        # no span matched: no data, except a count in a run that received spans at all
+        return 0.0 if how == "count" and not run.frame("spans").empty else None
     if how == "error_count":
         return float((df["status"] == "ERROR").sum())
     return aggregate(df["duration_ms"].astype(float), how)

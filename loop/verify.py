@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loop.errors import LaunchError, UsageError
+from loop.errors import LaunchError, RevisionError, UsageError
 from loop.evaluation import CheckResult, evaluate_checks
 from loop.gate import DEFAULT_PLAN, GateDecision, SequentialPlan, decide
 from loop.git import read_file_at, repo_relative, resolve_commit
@@ -75,10 +75,20 @@ class VerifyRequest:
     deadline: float | None = None
 
 
-def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path) -> tuple[Scenario, str]:
-    """The scenario as committed at the base revision (never the candidate's copy)."""
+def load_base_scenario(repo: Path, base_sha: str, scenario_path: Path, *,
+                       base_ref: str | None = None) -> tuple[Scenario, str]:
+    """The scenario as committed at the base revision (never the candidate's copy, nor the
+    working tree's); RevisionError (exit 2) naming the path and the revision (`base_ref`, as
+    the user wrote it, when given) when it is not committed there."""
     rel = repo_relative(repo, scenario_path.resolve())
-    text = read_file_at(repo, base_sha, rel)
+    try:
+        text = read_file_at(repo, base_sha, rel)
+    except RevisionError:
+        at = f"{base_ref!r} ({base_sha[:12]})" if base_ref else base_sha[:12]
+        raise RevisionError(
+            f"the scenario {rel} does not exist at the base revision {at}: verify and fix read "
+            "the scenario and its checks from the base revision, so commit it there first "
+            "(`cleanloop run` takes an uncommitted scenario)") from None
     return load_scenario(scenario_path, text=text), rel
 
 

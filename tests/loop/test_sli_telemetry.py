@@ -1,17 +1,22 @@
-"""The telemetry SLIs and the check evaluation over repetitions, on hand-made tables."""
+"""The telemetry SLIs and the check evaluation over repetitions, on hand-made tables; and
+`cleanloop run` on the real shop with its tracing off (no data never passes)."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from loop.checks import parse_check, parse_sli
+from loop.cli import main
 from loop.evaluation import evaluate_check
 from loop.sli import RunData, default_registry
+from loop.verdict import summary_lines
 from probes.base import StepResult
+from tests.shop_repo import seeded_shop
 
 REGISTRY = default_registry()
 
@@ -144,5 +149,119 @@ def test_zero_checks_must_hold_in_every_run_and_missing_data_never_passes() -> N
 def test_a_name_glob_over_a_run_without_spans_is_no_data() -> None:
     empty = RunData(0, {})
     assert value('span("GET /api/*").p95', empty) is None
-    assert value('span("GET /api/*").count', empty) == 0
+    # no span received at all: even a count is no data (instrumentation broken)
+    assert value('span("GET /api/*").count', empty) is None
+    # stdout/stderr are always captured: a log count of 0 is a measurement
     assert value('logs("timeout*").count', empty) == 0
+
+
+NO_SPANS = [RunData(0, {}), RunData(0, {"spans": spans()})]   # no table, an empty table
+SOME_SPANS = RunData(0, {"spans": spans(("GET /", 4.0, "OK", {}),
+                                        ("GET /api/products", 2.0, "OK", {}))})
+
+
+@pytest.mark.parametrize("run", NO_SPANS, ids=["no-table", "empty-table"])
+@pytest.mark.parametrize("text", [
+    'span("GET /").error_count', "span(*).error_count", 'span("GET /nonexistent").error_count',
+    'span("GET /").count', "span(*).count", 'span(*, status == "ERROR").count',
+    'span("GET /").sum', 'span("GET /").p95',
+])
+def test_every_span_sli_of_a_run_without_spans_is_no_data(run: RunData, text: str) -> None:
+    assert value(text, run) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('span("GET /nonexistent").error_count', None),    # a typo never looks green
+    ('span(*, http.route = "/nope").error_count', None),
+    ('span("GET /nonexistent").sum', None),
+    ('span("GET /nonexistent").max', None),
+    ('span("GET /nonexistent").count', 0.0),           # spans arrived, none by that name
+    ('span(*, status == "ERROR").count', 0.0),
+    ("span(*).error_count", 0.0),
+    ('span("GET /").error_count', 0.0),
+    ("span(*).count", 2.0),
+])
+def test_a_span_selection_that_matched_nothing_is_no_data_except_its_count(
+        text: str, expected: float | None) -> None:
+    assert value(text, SOME_SPANS) == expected
+
+
+def test_other_roots_with_nothing_matched() -> None:
+    empty = RunData(0, {})
+    assert value('metric("shop_requests_total").value', empty) is None
+    assert value('metric("shop_requests_total").count', empty) is None
+    assert value("logs(level >= error).count", empty) == 0
+    assert value('load("checkout").errors', empty) is None
+
+
+@pytest.mark.parametrize("text", [
+    'span("GET /").error_count == 0', "span(*).error_count == 0",
+    'span("GET /nonexistent").error_count == 0', 'span("GET /").count < 5',
+])
+def test_zero_count_checks_fail_with_no_data_when_no_span_was_received(text: str) -> None:
+    res = evaluate_check(REGISTRY, parse_check(text), NO_SPANS)
+    assert not res.ok and res.value is None
+    assert res.note == ("no data in 2 of 2 run(s): no span was received (is the app's "
+                        "tracing on and exporting?)")
+
+
+def test_a_typo_in_a_span_name_fails_its_zero_count_check_with_no_data() -> None:
+    check = parse_check('span("GET /nonexistent", kind == "SERVER").error_count == 0')
+    res = evaluate_check(REGISTRY, check, [SOME_SPANS, SOME_SPANS])
+    assert not res.ok and res.values == [None, None]
+    assert res.note == ('no data in 2 of 2 run(s): no span matched '
+                        'span("GET /nonexistent", kind == "SERVER")')
+    ok = evaluate_check(REGISTRY, parse_check('span("GET /").error_count == 0'), [SOME_SPANS])
+    assert ok.ok and ok.value == 0.0 and ok.note == ""
+
+
+def test_no_data_is_printed_as_no_data() -> None:
+    res = evaluate_check(REGISTRY, parse_check('span("GET /").error_count == 0'), NO_SPANS[:1])
+    verdict = {"verdict": "fail", "scenario": "s", "runs": [{}], "checks": [res.as_dict()],
+               "artifacts": {"run_dir": "/tmp/run"}}
+    lines = summary_lines(verdict)
+    assert lines[1].startswith('  ✗ span("GET /").error_count == 0')
+    assert lines[1].endswith(" no data")
+    assert lines[2].strip().startswith("no data in 1 of 1 run(s)")
+
+
+TRACING_OFF = """\
+name: tracing-off
+app:
+  command: "{python} app/shop.py --port {port}"
+  ready: {http: /healthz}
+  timeout: 30s
+  env: {OTEL_SDK_DISABLED: "true"}
+steps:
+  - http: {name: products, method: GET, path: /api/products, expect_status: 200}
+checks:
+  - span("GET /api/products").error_count == 0
+  - logs(level >= critical).count == 0
+"""
+
+
+@pytest.mark.slow
+def test_run_with_the_apps_tracing_off_fails_its_zero_count_span_check_with_no_data(
+        tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The real shop with OTEL_SDK_DISABLED=true: 0 spans received. A green
+    `error_count == 0` here would hide broken instrumentation."""
+    repo = seeded_shop(tmp_path / "shop", dirty=False)
+    monkeypatch.chdir(repo)
+    (repo / "tracing-off.yaml").write_text(TRACING_OFF)
+    assert main(["run", "tracing-off.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL  tracing-off")
+    line = next(x for x in out.splitlines() if 'span("GET /api/products")' in x)
+    assert line.strip().startswith("✗") and line.endswith(" no data")
+    assert "no data in 1 of 1 run(s): no span was received" in out
+    run_dir = Path(out.splitlines()[0].rsplit(", ", 1)[1].rstrip(")"))
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    checks = {c["check"]: c for c in verdict["checks"]}
+    span_check = checks['span("GET /api/products").error_count == 0']
+    assert (span_check["ok"], span_check["value"], span_check["values"]) == (False, None, [None])
+    assert span_check["note"].startswith("no data in 1 of 1 run(s)")
+    # the run itself worked: the step passed and logs (stdout capture) were measured
+    assert checks["logs(level >= critical).count == 0"]["ok"]
+    assert all(s["ok"] for r in verdict["runs"] for s in r["steps"])
+    assert summary_lines(verdict) == out.rstrip("\n").splitlines()

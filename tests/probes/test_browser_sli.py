@@ -1,18 +1,25 @@
-"""Browser SLIs (loop.sli_browser) over hand-made browser tables."""
+"""Browser SLIs (loop.sli_browser) over hand-made browser tables, and over a real page."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from collectors.base import Columns, append_columns
 from collectors.schema import BROWSER
 from loop import sli_browser
 from loop.checks import SliRef, parse_check
-from loop.sli import RunData, SliRegistry
-from probes.base import StepResult
+from loop.sli import RunData, SliRegistry, default_registry
+from probes.base import Step, StepResult
+from probes.browser import BrowserSession, BrowserSettings
+from tests.probes.pages.server import PageServer
 
 BASE = "http://127.0.0.1:8000"
 
@@ -71,9 +78,10 @@ def run() -> RunData:
 @pytest.mark.parametrize(("text", "expected"), [
     ("console.errors", 3.0),  # two console errors + one uncaught page error
     ("console.warnings", 1.0),
-    ("console.count", 6.0),
-    ("console(level >= warning).count", 3.0),
-    ("console(level >= info).count", 5.0),
+    ("console.count", 7.0),                     # the uncaught page error is a console entry
+    ("console(level >= warning).count", 4.0),
+    ("console(level >= error).count", 3.0),
+    ("console(level >= info).count", 6.0),
     ("console(level == info).count", 2.0),      # log and info share a level
     ('console("checkout*").count', 1.0),
     ('console(text ~ "^Failed to load").errors', 1.0),
@@ -117,10 +125,28 @@ def test_missing_data_is_none(registry: SliRegistry, run: RunData, text: str) ->
 
 
 @pytest.mark.parametrize("text", [
-    "console.errors", "page.errors", "requests(status >= 400).count", "requests.count",
+    "console.errors", "console(level >= error).count", "page.errors",
+    "requests(status >= 400).count", "requests.count", "requests.errors",
 ])
-def test_counts_are_zero_on_an_empty_run(registry: SliRegistry, text: str) -> None:
-    assert registry.evaluate(RunData(repeat=0, tables={}), sli(text)) == 0.0
+def test_a_run_without_browser_data_has_no_data_not_zero(registry: SliRegistry,
+                                                         text: str) -> None:
+    """No browser page at all (no browser step, or nothing recorded) must never pass
+    `console.errors == 0`: it is no data."""
+    assert registry.evaluate(RunData(repeat=0, tables={}), sli(text)) is None
+    empty = RunData(repeat=0, tables={"browser": pd.DataFrame(columns=BROWSER.names)})
+    assert registry.evaluate(empty, sli(text)) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('console("no such text").count', 0.0),     # a count over browser data: 0 is a value
+    ("requests(status == 418).count", 0.0),
+    ('request("/typo").count', 0.0),
+    ('request("/typo").errors', None),          # errors among no matched request: no data
+    ('request("/typo").failed', None),
+])
+def test_counts_over_an_empty_selection_of_real_browser_data(
+        registry: SliRegistry, run: RunData, text: str, expected: float | None) -> None:
+    assert registry.evaluate(run, sli(text)) == expected
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
@@ -147,3 +173,72 @@ def test_step_falls_back_to_browser_step_rows(registry: SliRegistry) -> None:
     run = RunData(repeat=0, tables={"browser": pd.DataFrame(rows)})
     assert registry.evaluate(run, sli('step("add-to-cart").duration')) == 9.0
     assert registry.evaluate(run, sli('step("add-to-cart").ok')) == 0.0
+
+
+def test_an_uncaught_exception_is_a_console_error_at_its_throwing_frame(
+        registry: SliRegistry) -> None:
+    """Narrowing a console SLI by level, url or location keeps uncaught exceptions."""
+    rows = [row("console", level="warning", text="careful", url=f"{BASE}/",
+                location=f"{BASE}/:6:9"),
+            row("pageerror", level="error", url=f"{BASE}/",
+                text="TypeError: Cannot read properties of undefined (reading 'amount')",
+                location=f"{BASE}/static/controller.js:4:21",
+                stack=f"TypeError: ...\n    at addToCart ({BASE}/static/controller.js:4:21)"),
+            row("pageerror", level="error", text="page crashed (renderer process gone)",
+                url=f"{BASE}/checkout")]
+    run = RunData(repeat=0, tables={"browser": pd.DataFrame(rows)})
+    assert registry.evaluate(run, sli("console.errors")) == 2.0
+    assert registry.evaluate(run, sli("console(level >= error).count")) == 2.0
+    assert registry.evaluate(run, sli("console(level == error).count")) == 2.0
+    assert registry.evaluate(run, sli('console(location ~ "controller").count')) == 1.0
+    assert registry.evaluate(run, sli('console(url ~ "controller\\.js$").errors')) == 1.0
+    # without a frame in its stack, an exception keeps the page's URL
+    assert registry.evaluate(run, sli('console(url ~ "/checkout").count')) == 1.0
+    assert registry.evaluate(run, sli('console(level >= error, location ~ "cart").count')) == 0.0
+    # page.errors keeps the page's URL: the document that threw
+    assert registry.evaluate(run, sli('page(url ~ "controller").errors')) == 0.0
+
+
+@pytest.mark.browser
+def test_real_uncaught_type_error_in_a_script_file_survives_console_filters(
+        tmp_path: Path) -> None:
+    """A real Chromium page loading controller.js, which throws an uncaught TypeError."""
+    pages = PageServer()
+    try:
+        with BrowserSession(BrowserSettings(default_timeout_s=5.0), os.environ) as session, \
+                session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=0) as run:
+            steps = [Step(kind="browser", index=0, line=10, name="open",
+                          params={"goto": "/controller.html"}, source="scenario.yaml"),
+                     Step(kind="browser", index=1, line=11, name="done",
+                          params={"wait_for": {"selector": "body[data-done]"}},
+                          source="scenario.yaml")]
+            results = [run.run_step(step) for step in steps]
+            assert all(r.ok for r in results), [r.message for r in results]
+            columns: Columns = {}
+            deadline = time.monotonic() + 10.0
+            while "pageerror" not in columns.get("kind", []):
+                assert time.monotonic() < deadline, f"no page error recorded: {columns}"
+                append_columns(columns, run.drain()["browser"])
+                run.page.evaluate("new Promise((r) => setTimeout(r, 20))")  # pump events
+            run.close()
+            append_columns(columns, run.drain()["browser"])
+    finally:
+        pages.close()
+    n = len(columns["kind"])
+    table = pa.Table.from_pydict({**columns, "repeat": [0] * n}, schema=BROWSER).to_pandas()
+    [thrown] = table[table["kind"] == "pageerror"].to_dict("records")
+    assert thrown["text"].startswith("TypeError: ")
+    assert thrown["location"].startswith(f"{pages.base_url}/controller.js:4:")
+
+    registry = default_registry()
+    data = RunData(repeat=0, tables={"browser": table}, steps=results)
+
+    def value(text: str) -> float | None:
+        return registry.evaluate(data, sli(text))
+
+    assert value("console.errors") == 1.0
+    assert value("console(level >= error).count") == 1.0
+    assert value('console(level >= error, location ~ "controller").count') == 1.0
+    assert value('console(level >= error, url ~ "controller\\.js").count') == 1.0
+    assert value('console(level >= error, location ~ "checkout").count') == 0.0
+    assert value("console(level >= warning).count") == 2.0   # the inline warning too
