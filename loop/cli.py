@@ -32,6 +32,7 @@ def _emit(as_json: bool, data: Any, lines: Callable[[], list[str]]) -> None:
     """The result on stdout: JSON for machines, or the human summary."""
     print(json.dumps(data, indent=2, default=str) if as_json else "\n".join(lines()))
 
+
 def _note(text: str) -> None:
     """A note for the user on stderr, in every output mode (--json and pipes included)."""
     print(f"cleanloop: note: {text}", file=sys.stderr)
@@ -140,25 +141,36 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
 
 
-def _plan(args: argparse.Namespace) -> SequentialPlan:
-    """The gate's sequential plan from --runs, --max-runs and --alpha (verify and fix)."""
-    from loop.gate import SequentialPlan
+def _plan(args: argparse.Namespace) -> SequentialPlan | None:
+    """The gate's sequential plan from --runs, --max-runs and --alpha (verify and fix).
 
-    if args.runs < 2 or args.max_runs < args.runs:
+    None when none of them is given: verify then picks the plan for the scenario. A plan
+    that is given is always used as given."""
+    from loop.gate import DEFAULT_PLAN, SequentialPlan
+
+    if args.runs is None and args.max_runs is None and args.alpha is None:
+        return None
+    runs = DEFAULT_PLAN.initial_runs if args.runs is None else args.runs
+    max_runs = max(runs, DEFAULT_PLAN.max_runs) if args.max_runs is None else args.max_runs
+    alpha = DEFAULT_PLAN.alpha if args.alpha is None else args.alpha
+    if runs < 2 or max_runs < runs:
         raise UsageError("need 2 <= --runs <= --max-runs")
-    if not 0.0 < args.alpha < 0.5:
+    if not 0.0 < alpha < 0.5:
         raise UsageError("--alpha must be between 0 and 0.5")
-    return SequentialPlan.from_runs(args.runs, args.max_runs, args.alpha)
+    return SequentialPlan.from_runs(runs, max_runs, alpha)
 
 
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs", type=int, default=6, help="runs per side at the first look")
-    parser.add_argument("--max-runs", type=int, default=18, help="cap of runs per side")
-    parser.add_argument("--alpha", type=float, default=0.01, help="significance over all looks")
+    parser.add_argument("--runs", type=int, default=None,
+                        help="runs per side at the first look (default 6)")
+    parser.add_argument("--max-runs", type=int, default=None,
+                        help="cap of runs per side (default 18)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help="significance over all looks (default 0.01)")
 
 
 def _calibrate(args: argparse.Namespace, repo: Path) -> int:
-    from loop.calibrate import calibration_lines, run_calibration
+    from loop.calibrate import DEFAULT_CALIBRATION_RUNS, calibration_lines, run_calibration
     from loop.progress import progress_while
     from loop.repo import state_root
     from loop.verify import Verifier, VerifyRequest
@@ -167,7 +179,7 @@ def _calibrate(args: argparse.Namespace, repo: Path) -> int:
     with progress_while(args.json) as progress:
         result = run_calibration(Verifier(repo, state_root(), progress, os.environ),
                                  VerifyRequest(scenario_path=Path(args.scenario), base=args.base),
-                                 runs=max(2, args.runs))
+                                 runs=max(2, args.runs or DEFAULT_CALIBRATION_RUNS))
     _emit(args.json, result, lambda: calibration_lines(result))
     return EXIT_OK
 

@@ -1,7 +1,8 @@
 """Turn per-repetition SLI values into check results (absolute and zero-count).
 
 An absolute bound is judged on the median over repetitions (the worst run is
-shown too); a zero-count check must hold in every repetition; missing data never
+shown too); a zero-count check, and any check of a 0/1 SLI (`step(..).ok`, `app.crashed`),
+must hold in every repetition; missing data never
 passes, zero-count checks included: an SLI with no data (None: a span filter that
 matched no span, a run that received no spans or has no browser data) fails with
 "no data in k of n run(s)" and, where it is known, why. Targets and guards need a
@@ -16,7 +17,7 @@ from typing import Any
 
 from loop.checks import Check, SliRef
 from loop.evidence import evidence_for
-from loop.sli import RunData, SliRegistry
+from loop.sli import RunData, SliRegistry, is_binary
 
 
 @dataclass
@@ -88,6 +89,12 @@ def evaluate_check(registry: SliRegistry, check: Check, runs: list[RunData]) -> 
         res = CheckResult(check, values, max(present, key=abs), not bad,
                           worst=max(present, key=abs),
                           note=f"non-zero in {len(bad)} of {len(present)} run(s)" if bad else "")
+    elif is_binary(check.sli):
+        # a 0/1 value (step ok, app crashed) must hold in every run, like a zero-count check
+        bad = [v for v in present if not check.holds(v)]
+        worst = bad[0] if bad else present[0]
+        res = CheckResult(check, values, worst, not bad, worst=worst,
+                          note=f"fails in {len(bad)} of {len(present)} run(s)" if bad else "")
     else:
         median = statistics.median(present)
         lower_is_better = check.op in ("<", "<=")

@@ -46,6 +46,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats
 
 from loop.errors import GateError
 from loop.gate_power import (
@@ -433,8 +434,15 @@ def _hopeless(item: GateInput, comp: Comparison, plan: SequentialPlan) -> bool:
         need = guard_runs_needed(comp.cv, item.required, alpha, STOP_POWER,
                                  higher_is_better=higher)
     else:
+        # optimistic: the observed effect plus one standard error of it
+        if not (comp.ci_low > 0.0 and math.isfinite(comp.ci_high)):
+            return False  # no interval yet: nothing to estimate from
+        width = math.log(comp.ci_high) - math.log(comp.ci_low)
+        se = width / (2.0 * float(stats.norm.isf(alpha)))
+        sign = 1.0 if higher else -1.0
+        optimistic = math.exp(math.log(comp.ratio) + sign * se)
         need = target_runs_needed(comp.cv, item.required, alpha,
-                                  _assumed_effect(item, comp.ratio), STOP_POWER,
+                                  _assumed_effect(item, optimistic), STOP_POWER,
                                   higher_is_better=higher)
     return need > plan.max_runs
 

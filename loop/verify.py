@@ -35,9 +35,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: without targets only guards and checks decide: start smaller (guards still need their
-#: estimate within tolerance, and every candidate run must pass the checks)
-NO_TARGET_PLAN = SequentialPlan(initial_runs=3, step=3, max_runs=9, alpha=0.01)
+#: a scenario with no target and no guard (not even a default one) has only checks, which
+#: the candidate's runs decide by themselves: one look at 3 runs per side
+CHECKS_ONLY_PLAN = SequentialPlan(initial_runs=3, step=3, max_runs=3, alpha=0.01)
+
+
+def default_plan(scenario: Scenario) -> SequentialPlan:
+    """The plan when the user gives none: every target and guard (default guards too) needs
+    the full plan, as a guard is held only once its interval rules the regression out."""
+    return DEFAULT_PLAN if planned_items(scenario) else CHECKS_ONLY_PLAN
 
 @dataclass
 class Side:
@@ -68,7 +74,8 @@ class VerifyRequest:
     base: str
     candidate: str | None = None
     patch: Path | None = None
-    plan: SequentialPlan = DEFAULT_PLAN
+    #: None: the default plan for the scenario (`default_plan`); a plan given is used as is
+    plan: SequentialPlan | None = None
     warmup: int = 0
     #: time.monotonic() after which no new run starts (the fix loop's --budget): the verify
     #: ends INCONCLUSIVE, never accepted
@@ -112,8 +119,8 @@ class Verifier:
         if req.patch is not None and not req.patch.exists():
             raise UsageError(f"no such patch file: {req.patch}")
         scenario, rel = load_base_scenario(self.repo, base_sha, req.scenario_path)
-        if not scenario.targets and req.plan == DEFAULT_PLAN:
-            req = replace(req, plan=NO_TARGET_PLAN)
+        if req.plan is None:
+            req = replace(req, plan=default_plan(scenario))
         top = RunStore.create(self.state_root, f"verify-{scenario.name}")
         (top.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
         with WorktreeManager(self.repo) as wm, \

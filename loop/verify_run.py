@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from loop.errors import LaunchError
 from loop.evaluation import CheckResult
 from loop.gate import GateDecision
+from loop.sli import is_binary
 from loop.verdict import step_failures
 from loop.verify_items import planned_items
 
@@ -92,7 +93,8 @@ class Interleaving:
 
     def _definitive_failure(self) -> str:
         self.checks = self.v.check_candidate(self.scenario, self.sides[1])
-        failed = [c.check.text for c in self.checks if c.check.kind == "zero" and not c.ok]
+        failed = [c.check.text for c in self.checks
+                  if (c.check.kind == "zero" or is_binary(c.check.sli)) and not c.ok]
         failed += self._candidate_step_failures()
         return "the candidate fails: " + "; ".join(failed) if failed else ""
 
