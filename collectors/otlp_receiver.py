@@ -11,6 +11,10 @@ Protobuf and JSON bodies, gzip/deflate, Content-Length or chunked. Decoding runs
 the request thread; rows go through a `BoundedIntake`. Every refusal is answered and
 counted, and the server keeps serving: malformed -> 400, unsupported media -> 415,
 too large -> 413, unknown path -> 404, intake full or stopping -> 503 (rows dropped).
+
+`activity()` is a thread-safe snapshot of the intake per table (rows accepted, the monotonic
+time of the last request, requests in flight, the newest metric point's time_unix_nano):
+the session waits on it for the app's last export before stopping the app (loop.quiesce).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -57,6 +62,27 @@ _MAX_CHUNK_LINE = 1024
 #: a refused body of up to this size is read and discarded so the connection stays usable
 _DISCARD_MAX = 64 * 1024 * 1024
 READ, UNREAD, BROKEN = "read", "unread", "broken"
+TABLES = ("spans", "logs", "metrics")
+
+
+@dataclass(frozen=True)
+class IntakeActivity:
+    """What the receiver has taken in so far, per table (one consistent snapshot)."""
+
+    #: rows accepted into the intake
+    rows: Mapping[str, int]
+    #: time.monotonic() when the last request to the table's route began or ended
+    #: (absent: none yet)
+    last_arrival: Mapping[str, float]
+    #: requests to the table's route being read or decoded right now
+    in_flight: Mapping[str, int]
+    #: the newest time_unix_nano of the metric points accepted (0: none yet)
+    latest_metric_ns: int
+
+    def last_of(self, tables: tuple[str, ...]) -> float | None:
+        """The latest arrival over `tables` (None: nothing arrived there yet)."""
+        times = [self.last_arrival[t] for t in tables if t in self.last_arrival]
+        return max(times) if times else None
 
 
 class _Refusal:
@@ -137,6 +163,10 @@ class OtlpReceiver:
         self._in_flight = 0
         self._closing = False
         self._connections: set[socket.socket] = set()
+        self._rows = dict.fromkeys(TABLES, 0)
+        self._last_arrival: dict[str, float] = {}
+        self._in_flight_by_table = dict.fromkeys(TABLES, 0)
+        self._latest_metric_ns = 0
         self._counts = {"received": 0, "rejected": 0, "requests": 0, "bytes": 0,
                         "too_large": 0, "not_found": 0, "unavailable": 0}
         self._server: _Server | None = None
@@ -206,6 +236,12 @@ class OtlpReceiver:
         counts["dropped"] = self._intake.stats.dropped
         return counts
 
+    def activity(self) -> IntakeActivity:
+        """A snapshot of the intake per table; safe to call from any thread, at any time."""
+        with self._lock:
+            return IntakeActivity(dict(self._rows), dict(self._last_arrival),
+                                  dict(self._in_flight_by_table), self._latest_metric_ns)
+
     # -- request path (runs in the handler threads) --------------------------------------------
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -242,7 +278,6 @@ class OtlpReceiver:
     def _serve_post(self, h: _Handler) -> None:
         path = h.path.split("?", 1)[0].rstrip("/")
         route = ROUTES.get(path)
-        content_type = h.headers.get("Content-Type", "")
         if route is None:
             self._count("not_found")
             logger.warning("OTLP receiver: POST to unknown path %r -> 404", path)
@@ -250,6 +285,20 @@ class OtlpReceiver:
             self._reply(h, 404, "text/plain", b"not found")
             return
         table, decoder_name = route
+        self._arrival(table, +1)
+        try:
+            self._serve_table(h, table, decoder_name)
+        finally:
+            self._arrival(table, -1)
+
+    def _arrival(self, table: str, delta: int) -> None:
+        """A request to `table`'s route begins (+1) or ends (-1)."""
+        with self._lock:
+            self._in_flight_by_table[table] += delta
+            self._last_arrival[table] = time.monotonic()
+
+    def _serve_table(self, h: _Handler, table: str, decoder_name: str) -> None:
+        content_type = h.headers.get("Content-Type", "")
         decoding = _decoding()
         decode: Decoder = getattr(decoding, decoder_name)
         fmt = decoding.payload_format(content_type)
@@ -267,15 +316,18 @@ class OtlpReceiver:
             self._refuse(h, _Refusal(400, str(exc)))
             return
         except Exception as exc:  # a decoder bug must not take the receiver down
-            logger.exception("OTLP receiver: decoding %s failed", path)
+            logger.exception("OTLP receiver: decoding %s failed", h.path)
             self._refuse(h, _Refusal(400, f"cannot decode: {exc!r}"))
             return
         rows = len(next(iter(columns.values()))) if columns else 0
         if rows:
+            newest = max(columns.get("ts_ns") or [0]) if table == "metrics" else 0
             with self._lock:  # offer() counts drops without a lock of its own
                 accepted = self._intake.offer(table, columns, rows)
                 if accepted:
                     self._counts["received"] += rows
+                    self._rows[table] += rows
+                    self._latest_metric_ns = max(self._latest_metric_ns, newest)
                 else:
                     self._counts["unavailable"] += 1
             if not accepted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # read by cleanloop
 CLEANLOOP_CHROMIUM = "CLEANLOOP_CHROMIUM"        # path to a Chromium/Chrome executable
 CLEANLOOP_HOME = "CLEANLOOP_HOME"                # where .cleanloop/ lives (default: git top level)
@@ -26,6 +28,22 @@ PORT = "PORT"
 
 #: export intervals short enough for a test run (milliseconds)
 FAST_EXPORT_MS = "200"
+#: the batch span and log processors' delays; the periodic metric reader's interval
+TRACE_LOG_DELAYS = (OTEL_BSP_SCHEDULE_DELAY, OTEL_BLRP_SCHEDULE_DELAY)
+METRIC_INTERVALS = (OTEL_METRIC_EXPORT_INTERVAL,)
+
+
+def export_interval_s(env: Mapping[str, str], names: tuple[str, ...]) -> float:
+    """The longest of the export intervals `names` in the app's environment, in seconds
+    (FAST_EXPORT_MS where unset or unreadable, as telemetry_env sets them)."""
+    values = []
+    for name in names:
+        try:
+            ms = float(env.get(name, FAST_EXPORT_MS))
+        except ValueError:
+            ms = float(FAST_EXPORT_MS)
+        values.append(ms if ms > 0 else float(FAST_EXPORT_MS))
+    return max(values, default=float(FAST_EXPORT_MS)) / 1000
 
 
 def telemetry_env(endpoint: str, service: str, port: int) -> dict[str, str]:

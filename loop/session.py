@@ -2,8 +2,10 @@
 
     ports -> OTLP receiver + process log capture -> launch app (telemetry env)
     -> readiness (startup measured spawn -> ready) -> Prometheus scraper
-    -> steps (http, load, browser) -> final scrape -> stop app (SIGTERM, group)
-    -> flush collectors under one shared deadline -> RunData
+    -> steps (http, load, browser) -> close the browser context
+    -> quiesce: wait (bounded) for the app's last OTLP exports (loop.quiesce)
+    -> final scrape -> stop app (SIGTERM, group) -> flush collectors under one shared
+    deadline -> RunData (with the rows that arrived after the last step)
 
 Every started part is stopped in `finally`, Ctrl-C included.
 """
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from collectors.base import Columns, append_columns
 from collectors.otlp_receiver import OtlpReceiver
 from collectors.process_logs import ProcessLogCapture
+from loop import quiesce
 from loop.envvars import telemetry_env
 from loop.errors import LaunchError
 from loop.launcher import AppHandle, LocalProcess
@@ -54,6 +57,13 @@ class Repetition:
         self.exit_code: int | None = None
         self.tables: dict[str, Columns] = {}
         self.collector_stats: dict[str, dict[str, int]] = {}
+        #: spans/logs/metrics rows the OTLP receiver took in after the last step ended
+        #: (None when the steps did not run to their end)
+        self.rows_after_last_step: dict[str, int] | None = None
+        #: how long the stop waited for the app's last telemetry (None: no wait)
+        self.quiesce_ms: float | None = None
+        #: how that wait ended: quiet, bound, exited, or skipped (the app had crashed)
+        self.quiesce_outcome: str | None = None
 
     def absorb(self, tables: Mapping[str, Columns]) -> None:
         for name, cols in tables.items():
@@ -108,6 +118,7 @@ class Session:
                                 stop_timeout_s=spec.stop_timeout_s)
         scraper: PrometheusScraper | None = None
         browser_run: BrowserRun | None = None
+        mark: quiesce.Mark | None = None
         try:
             receiver.start()
             capture.start()
@@ -135,8 +146,13 @@ class Session:
                                             interval_s=spec.scrape_interval_s)
                 scraper.start()
             self._run_steps(rep, handle, launcher, browser_run)
+            mark = quiesce.Mark.now(receiver.activity())
+            if browser_run is not None:  # the page makes no more requests while we wait
+                closing, browser_run = browser_run, None
+                self._close_browser(rep, closing)
+            self._quiesce(rep, launcher, receiver, mark, quiesce.Window.for_env(env))
         finally:
-            self._teardown(rep, launcher, receiver, capture, scraper, browser_run)
+            self._teardown(rep, launcher, receiver, capture, scraper, browser_run, mark)
         return rep
 
     def wait_ready(self, launcher: LocalProcess, handle: AppHandle,
@@ -204,19 +220,34 @@ class Session:
         assert browser_run is not None, "browser steps need a browser session"
         return browser_run.run_step(step)
 
+    def _quiesce(self, rep: Repetition, launcher: LocalProcess, receiver: OtlpReceiver,
+                 mark: quiesce.Mark, window: quiesce.Window) -> None:
+        """Wait (bounded) until the app's last spans, logs and metrics have arrived."""
+        if rep.crashed or not launcher.alive():
+            rep.quiesce_outcome = quiesce.SKIPPED
+            return
+        self.progress.phase(f"{self._label(rep.repeat)}: waiting for the last telemetry")
+        outcome = quiesce.wait_for_last_export(receiver.activity, mark, window, launcher.alive)
+        rep.quiesce_ms, rep.quiesce_outcome = round(outcome.waited_ms, 1), outcome.outcome
+        logger.info("quiesce: %s after %.0f ms", outcome.outcome, outcome.waited_ms)
+
+    @staticmethod
+    def _close_browser(rep: Repetition, browser_run: BrowserRun) -> None:
+        try:
+            rep.absorb(browser_run.drain())
+        finally:
+            browser_run.close()
+
     def _teardown(self, rep: Repetition, launcher: LocalProcess, receiver: OtlpReceiver,
                   capture: ProcessLogCapture, scraper: PrometheusScraper | None,
-                  browser_run: BrowserRun | None) -> None:
+                  browser_run: BrowserRun | None, mark: quiesce.Mark | None) -> None:
         self.progress.phase(f"{self._label(rep.repeat)}: flushing telemetry")
         # one deadline for every collector, with room for the app's SIGTERM grace
         deadline = time.monotonic() + FLUSH_DEADLINE_S + self.scenario.app.stop_timeout_s
         parts: list[Any] = []
         try:
             if browser_run is not None:
-                try:
-                    rep.absorb(browser_run.drain())
-                finally:
-                    browser_run.close()
+                self._close_browser(rep, browser_run)
             if scraper is not None:
                 scraper.stop(deadline)
                 parts.append(scraper)
@@ -228,6 +259,8 @@ class Session:
             capture.stop(deadline)
             launcher.close()
             parts += [receiver, capture]
+            if mark is not None:
+                rep.rows_after_last_step = mark.rows_since(receiver.activity())
             for part in parts:
                 rep.absorb(part.drain())
                 rep.collector_stats[part.name] = dict(part.stats())

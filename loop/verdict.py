@@ -48,7 +48,10 @@ def build_verdict(*, scenario: str, scenario_file: str, run_dir: Path, reps: lis
         "scenario_file": scenario_file,
         "runs": [{"repeat": r.repeat, "startup_ms": r.startup_ms, "crashed": r.crashed,
                   "exit_code": r.exit_code, "steps": [s.as_dict() for s in r.steps],
-                  "collectors": r.collector_stats} for r in reps],
+                  "collectors": r.collector_stats,
+                  "rows_after_last_step": r.rows_after_last_step,
+                  "quiesce_ms": r.quiesce_ms, "quiesce_outcome": r.quiesce_outcome}
+                 for r in reps],
         "checks": checks,
         "not_evaluated": not_evaluated,
         "artifacts": artifacts,

@@ -265,3 +265,27 @@ def test_port_in_use_is_a_collector_error() -> None:
             OtlpReceiver(port=port).start()
     with pytest.raises(CollectorError, match="before start"):
         _ = OtlpReceiver().endpoint
+
+
+def test_activity_counts_rows_per_table_and_the_newest_metric_point(
+        receiver: OtlpReceiver, client: httpx.Client) -> None:
+    empty = receiver.activity()
+    assert dict(empty.rows) == {"spans": 0, "logs": 0, "metrics": 0}
+    assert empty.last_of(("spans", "logs")) is None and empty.latest_metric_ns == 0
+    before = time.monotonic()
+    _export_spans(receiver.endpoint)
+    assert client.post(f"{receiver.endpoint}/v1/traces", content=b"\xff",
+                       headers=PROTOBUF).status_code == 400
+    provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=f"{receiver.endpoint}/v1/metrics"),
+        export_interval_millis=60_000)], resource=RESOURCE)
+    provider.get_meter("test").create_counter("orders").add(2)
+    collected_after = time.time_ns()
+    provider.shutdown()  # exports once
+    act = receiver.activity()
+    assert dict(act.rows) == {"spans": 2, "logs": 0, "metrics": 1}
+    assert dict(act.in_flight) == {"spans": 0, "logs": 0, "metrics": 0}
+    last = act.last_of(("spans", "logs"))
+    assert last is not None and last >= before and "logs" not in act.last_arrival
+    assert act.latest_metric_ns >= collected_after
+    assert act.rows == receiver.activity().rows    # a snapshot: nothing changed since
