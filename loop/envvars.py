@@ -27,7 +27,7 @@ OTEL_EXPORTER_OTLP_TIMEOUT = "OTEL_EXPORTER_OTLP_TIMEOUT"
 PORT = "PORT"
 
 #: export intervals short enough for a test run (milliseconds)
-FAST_EXPORT_MS = "200"
+FAST_EXPORT_MS = "100"
 #: the batch span and log processors' delays; the periodic metric reader's interval
 TRACE_LOG_DELAYS = (OTEL_BSP_SCHEDULE_DELAY, OTEL_BLRP_SCHEDULE_DELAY)
 METRIC_INTERVALS = (OTEL_METRIC_EXPORT_INTERVAL,)
