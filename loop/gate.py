@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from enum import StrEnum
-from typing import Any, Literal
+from dataclasses import replace
 
 import numpy as np
 from scipy import stats
 
 from loop.errors import GateError
+from loop.gate_plan import DEFAULT_PLAN, SequentialPlan
 from loop.gate_power import (
     MAX_ADVICE_RUNS,
     STOP_POWER,
@@ -66,189 +65,19 @@ from loop.gate_stats import (
     pooled_cv,
     summarize,
 )
-
-Role = Literal["target", "guard"]
-Outcome = Literal["accept", "reject", "inconclusive", "continue"]
-
-
-class Classification(StrEnum):
-    IMPROVED = "improved"
-    NOT_IMPROVED = "not_improved"
-    UNKNOWN = "unknown"
-    INCONCLUSIVE = "inconclusive"
-    REGRESSED = "regressed"
-    HELD = "held"
-    MISSING = "missing"
-
-
-PASSING = frozenset({Classification.IMPROVED, Classification.HELD})
-FAILING = frozenset(
-    {Classification.NOT_IMPROVED, Classification.REGRESSED, Classification.MISSING}
+from loop.gate_types import (
+    FAILING,
+    PASSING,
+    Classification,
+    Comparison,
+    GateDecision,
+    GateInput,
+    Outcome,
+    Role,
 )
 
-
-@dataclass(frozen=True)
-class GateInput:
-    """One target or guard: one value per run on each side. `required` is a fraction."""
-
-    sli: str
-    source: str
-    role: Role
-    required: float
-    baseline: Sequence[float]
-    candidate: Sequence[float]
-    higher_is_better: bool = False
-    #: a 0/1 SLI: judged run by run, never by a ratio
-    per_run: bool = False
-
-
-@dataclass(frozen=True)
-class SequentialPlan:
-    """Looks at initial_runs, +step, ... up to max_runs runs per side; alpha split evenly."""
-
-    initial_runs: int = 5
-    step: int = 5
-    max_runs: int = 20
-    alpha: float = 0.01
-
-    @classmethod
-    def from_runs(cls, runs: int, max_runs: int, alpha: float) -> SequentialPlan:
-        """First look at `runs` per side, then every two thirds of that, up to `max_runs`
-        (what `--runs`, `--max-runs` and `--alpha` ask for)."""
-        return cls(initial_runs=runs, step=max(1, runs * 2 // 3), max_runs=max_runs,
-                   alpha=alpha)
-
-    def __post_init__(self) -> None:
-        if self.initial_runs < 1 or self.step < 1 or self.max_runs < self.initial_runs:
-            raise GateError(f"bad sequential plan: {self}")
-        if not 0.0 < self.alpha < 0.5:
-            raise GateError(f"alpha must be in (0, 0.5), got {self.alpha}")
-
-    @property
-    def looks(self) -> tuple[int, ...]:
-        """Runs per side at each look; max_runs is always the last one."""
-        ns = list(range(self.initial_runs, self.max_runs + 1, self.step))
-        if ns[-1] != self.max_runs:
-            ns.append(self.max_runs)
-        return tuple(ns)
-
-    @property
-    def k_max(self) -> int:
-        return len(self.looks)
-
-    @property
-    def alpha_look(self) -> float:
-        return self.alpha / self.k_max
-
-    def is_final(self, look_index: int) -> bool:
-        return look_index >= self.k_max - 1
-
-    def next_n(self, decision: GateDecision | None) -> int | None:
-        """Total runs per side wanted before the next look (None: stop, the gate decided).
-
-        ``next_n(None)`` is the first look's size.
-        """
-        if decision is None:
-            return self.looks[0]
-        if decision.outcome != "continue" or self.is_final(decision.look_index):
-            return None
-        return self.looks[decision.look_index + 1]
-
-
-#: the plan `cleanloop verify` uses unless told otherwise: looks at 6, 10, 14, 18 runs per
-#: side (6 vs 6 is the smallest sample whose exact test can reach alpha / 4)
-DEFAULT_PLAN = SequentialPlan(initial_runs=6, step=4, max_runs=18, alpha=0.01)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The evidence and classification of one item at one look."""
-
-    sli: str
-    source: str
-    role: Role
-    classification: Classification
-    n_baseline: int
-    n_candidate: int
-    median_baseline: float
-    median_candidate: float
-    iqr_baseline: tuple[float, float]
-    iqr_candidate: tuple[float, float]
-    ratio: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    alpha_look: float
-    threshold: float
-    ok: bool
-    reason: str
-    higher_is_better: bool = False
-    n_dropped_baseline: int = 0
-    n_dropped_candidate: int = 0
-    look_index: int = 0
-    #: "ratio" (rank test and interval) or "per_run" (0/1 SLI or zero baseline)
-    judged: str = "ratio"
-    #: pooled run-to-run CV of both sides (NaN for per-run items or too few runs)
-    cv: float = math.nan
-    #: the smallest effect this item could decide at its n with 80 % power: for a guard the
-    #: tolerance it could prove if nothing changed, for a target the true improvement it
-    #: would accept (NaN when unknown, inf when no interval is possible yet)
-    detectable: float = math.nan
-    #: runs per side to decide it with 80 % power at the measured CV (None: per run / unknown)
-    runs_needed: int | None = None
-    #: the chance that this item passes although it should not (the plan's alpha for ratio
-    #: items: a false IMPROVED or HELD over all looks; None for items judged per run)
-    false_accept_bound: float | None = None
-    #: for an undecided item: the runs or the tolerance it would need
-    advice: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "sli": self.sli, "source": self.source, "role": self.role,
-            "classification": self.classification.value, "ok": self.ok,
-            "n_baseline": self.n_baseline, "n_candidate": self.n_candidate,
-            "n_dropped_baseline": self.n_dropped_baseline,
-            "n_dropped_candidate": self.n_dropped_candidate,
-            "median_baseline": _num(self.median_baseline),
-            "median_candidate": _num(self.median_candidate),
-            "iqr_baseline": [_num(v) for v in self.iqr_baseline],
-            "iqr_candidate": [_num(v) for v in self.iqr_candidate],
-            "ratio": _num(self.ratio), "ci": [_num(self.ci_low), _num(self.ci_high)],
-            "p_value": _num(self.p_value), "alpha_look": _num(self.alpha_look),
-            "threshold": _num(self.threshold), "higher_is_better": self.higher_is_better,
-            "look": self.look_index, "reason": self.reason, "judged": self.judged,
-            "cv": _num(self.cv), "detectable": _num(self.detectable),
-            "runs_needed": self.runs_needed,
-            "false_accept_bound": None if self.false_accept_bound is None
-            else _num(self.false_accept_bound), "advice": self.advice,
-        }
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    outcome: Outcome
-    look_index: int
-    final: bool
-    alpha: float
-    alpha_look: float
-    comparisons: tuple[Comparison, ...]
-    reason: str
-
-    @property
-    def accepted(self) -> bool:
-        return self.outcome == "accept"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "outcome": self.outcome, "look": self.look_index, "final": self.final,
-            "alpha": self.alpha, "alpha_look": _num(self.alpha_look), "reason": self.reason,
-            "comparisons": [c.as_dict() for c in self.comparisons],
-        }
-
-
-def _num(x: float) -> float | None:
-    """JSON-friendly: 6 significant digits, NaN/inf -> None."""
-    return float(f"{x:.6g}") if math.isfinite(x) else None
+__all__ = ["DEFAULT_PLAN", "FAILING", "PASSING", "Classification", "Comparison", "GateDecision",
+           "GateInput", "Outcome", "Role", "SequentialPlan", "advice", "compare", "decide"]
 
 
 def _check_input(item: GateInput) -> None:

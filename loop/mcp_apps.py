@@ -31,6 +31,7 @@ from playwright.sync_api import Page
 from collectors.otlp_receiver import OtlpReceiver
 from collectors.process_logs import ProcessLogCapture
 from collectors.prometheus_scraper import PrometheusScraper
+from loop import quiesce
 from loop.envvars import telemetry_env
 from loop.errors import ProbeError, UsageError
 from loop.launcher import LocalProcess
@@ -72,6 +73,7 @@ class LiveApp:
         self._browser: BrowserSession | None = None
         self._run: BrowserRun | None = None
         self._stop_result: dict[str, Any] | None = None
+        self._app_env: dict[str, str] = {}
 
     # -- called from any thread: each runs on the app's own thread -------------------------
     def submit(self, fn: Callable[[], T]) -> Future[T]:
@@ -95,6 +97,7 @@ class LiveApp:
         self._capture.start()
         env = {**self.env, **telemetry_env(self._receiver.endpoint, spec.service, port),
                **{k: format_command(v, port) for k, v in spec.env.items()}}
+        self._app_env = env
         handle = self._launcher.start(env)
         self.pid = handle.pid
         self.startup_ms = helper.wait_ready(self._launcher, handle, self._capture)
@@ -177,7 +180,15 @@ class LiveApp:
                 if self._scraper is not None:
                     self._scraper.stop(time.monotonic() + 2.0)
                     rep.absorb(self._scraper.drain())
-        return self._launcher.stop() if self._launcher is not None else None
+        if self._launcher is None:
+            return None
+        if self._launcher.alive():
+            # the app's last spans, logs and metrics before it is stopped (loop.quiesce)
+            quiesce.wait_for_last_export(self._receiver.activity,
+                                         quiesce.Mark.now(self._receiver.activity()),
+                                         quiesce.Window.for_env(self._app_env),
+                                         self._launcher.alive)
+        return self._launcher.stop()
 
     def _page(self, path: str | None) -> Page:
         if self._stopped or self._run is None:
