@@ -41,7 +41,7 @@ def apply(repo: Path, patch: str) -> None:
 def test_checkout_n_plus_one(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, verdict = run(capsys, "checkout-perf.yaml")
     assert code == 1
-    slow = failing(verdict)['span("POST /api/checkout").p95 < 25ms']
+    slow = failing(verdict)['span("POST /api/checkout").p95 < 60ms']
     assert slow["value"] > 25 and slow["unit"] == "ms"
     assert slow["evidence"]["slowest"][0]["name"] == "POST /api/checkout"
     assert len(slow["evidence"]["slowest"][0]["trace_id"]) == 32
@@ -77,12 +77,12 @@ def test_error_log_on_every_products_request(shop: Path,
 def test_eager_startup(shop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, verdict = run(capsys, "startup.yaml")
     assert code == 1
-    startup = failing(verdict)["app.startup < 800ms"]
-    assert startup["value"] >= 800 and startup["evidence"]["startup_ms"][0] >= 800
+    startup = failing(verdict)["app.startup < 2000ms"]
+    assert startup["value"] >= 2000 and startup["evidence"]["startup_ms"][0] >= 2000
     apply(shop, "startup.patch")
     code, verdict = run(capsys, "startup.yaml")
     assert code == 0, failing(verdict)
-    assert verdict["runs"][0]["startup_ms"] < 800
+    assert verdict["runs"][0]["startup_ms"] < 2000
 
 
 @pytest.mark.browser

@@ -52,7 +52,7 @@ def test_real_n_plus_one_fix_is_accepted_and_the_user_tree_is_untouched(
     assert n_base == n_cand >= ev["n_baseline"]
     # the scenario came from the base revision, not the user's edited copy (< 1ms)
     checks = [c for c in verdict["checks"] if c["kind"] == "absolute"]
-    assert checks and checks[0]["threshold"] == 25.0 and checks[0]["ok"]
+    assert checks and checks[0]["threshold"] == 60.0 and checks[0]["ok"]
     run_dir = Path(verdict["artifacts"]["run_dir"])
     assert (run_dir / "verdict.json").exists()
     assert (run_dir / "candidate" / "spans.parquet").exists()
@@ -124,8 +124,8 @@ def test_lazy_startup_fix_is_accepted(shop: Path, capsys: pytest.CaptureFixture[
     assert (code, verdict["verdict"]) == (0, "accept"), verdict["reason"]
     [target] = relative(verdict, "target")
     assert target["evidence"]["sli"] == "app.startup" and target["evidence"]["ratio"] < 0.8
-    startup = next(c for c in verdict["checks"] if c["check"] == "app.startup < 800ms")
-    assert startup["ok"] and startup["value"] < 800
+    startup = next(c for c in verdict["checks"] if c["check"] == "app.startup < 2000ms")
+    assert startup["ok"] and startup["value"] < 2000
 
 
 def test_undecided_at_the_cap_is_inconclusive_and_exits_4(
