@@ -46,12 +46,7 @@ def build_verdict(*, scenario: str, scenario_file: str, run_dir: Path, reps: lis
         "verdict": "pass" if ok else "fail",
         "scenario": scenario,
         "scenario_file": scenario_file,
-        "runs": [{"repeat": r.repeat, "startup_ms": r.startup_ms, "crashed": r.crashed,
-                  "exit_code": r.exit_code, "steps": [s.as_dict() for s in r.steps],
-                  "collectors": r.collector_stats,
-                  "rows_after_last_step": r.rows_after_last_step,
-                  "quiesce_ms": r.quiesce_ms, "quiesce_outcome": r.quiesce_outcome}
-                 for r in reps],
+        "runs": [run_entry(r) for r in reps],
         "checks": checks,
         "not_evaluated": not_evaluated,
         "artifacts": artifacts,
@@ -109,3 +104,11 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
         out.append("startup per run: " + ", ".join(
             "-" if v is None else format_ms(v) for v in ev["startup_ms"]))
     return out
+
+
+def run_entry(r: Repetition) -> dict[str, Any]:
+    """One run in verdict.json (of `run`, and of each side of a `verify`)."""
+    return {"repeat": r.repeat, "startup_ms": r.startup_ms, "crashed": r.crashed,
+            "exit_code": r.exit_code, "steps": [s.as_dict() for s in r.steps],
+            "collectors": r.collector_stats, "rows_after_last_step": r.rows_after_last_step,
+            "quiesce_ms": r.quiesce_ms, "quiesce_outcome": r.quiesce_outcome}

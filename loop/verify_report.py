@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from loop.checks import parse_sli
 from loop.evaluation import CheckResult, sli_unit
 from loop.gate import GateDecision
-from loop.verdict import format_value, step_failures
+from loop.verdict import format_value, run_entry, step_failures
 
 if TYPE_CHECKING:
     from loop.scenario import Scenario
@@ -30,9 +30,7 @@ def build_verify_verdict(scenario: Scenario, sides: list[Side], decision: GateDe
         "scenario_file": scenario.path,
         "baseline": {"commit": base.worktree.commit, "runs": len(base.runs)},
         "candidate": {"commit": cand.worktree.commit, "runs": len(cand.runs)},
-        "runs": [{"side": s.label, "repeat": r.repeat, "startup_ms": r.startup_ms,
-                  "crashed": r.crashed, "steps": [st.as_dict() for st in r.steps]}
-                 for s in sides for r in s.reps],
+        "runs": [{"side": s.label, **run_entry(r)} for s in sides for r in s.reps],
         "checks": entries,
         "gate": decision.as_dict() if decision is not None else None,
         "artifacts": {"run_dir": str(base.store.dir.parent),

@@ -71,6 +71,11 @@ def test_max_runs_18_is_the_plan_used_even_when_it_equals_the_default(
                            "--max-runs", "18")
     assert (code, verdict["verdict"]) == (0, "accept"), verdict["reason"]
     assert verdict["baseline"]["runs"] == verdict["candidate"]["runs"] == 6
+    # every run of both sides says how much telemetry arrived after its last step
+    assert len(verdict["runs"]) == 12
+    assert all(r["quiesce_outcome"] in ("quiet", "bound") and
+               set(r["rows_after_last_step"]) == {"spans", "logs", "metrics"}
+               for r in verdict["runs"])
 
 
 @pytest.mark.browser
