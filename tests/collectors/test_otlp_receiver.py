@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from collectors.base import Columns
 from collectors.otlp_receiver import OtlpReceiver
 from loop.errors import CollectorError
+from tests.waiting import wait_until
 
 RESOURCE = Resource.create({"service.name": "checkout"})
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -284,6 +285,9 @@ def test_activity_counts_rows_per_table_and_the_newest_metric_point(
     provider.shutdown()  # exports once
     act = receiver.activity()
     assert dict(act.rows) == {"spans": 2, "logs": 0, "metrics": 1}
+    # the response goes out just before the server thread leaves its request: wait for it
+    assert wait_until(lambda: not any(receiver.activity().in_flight.values()))
+    act = receiver.activity()
     assert dict(act.in_flight) == {"spans": 0, "logs": 0, "metrics": 0}
     last = act.last_of(("spans", "logs"))
     assert last is not None and last >= before and "logs" not in act.last_arrival

@@ -12,8 +12,7 @@ import logging
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from collectors.otlp_receiver import OtlpReceiver
 from loop.cli import main
 from loop.envvars import FAST_EXPORT_MS, OTEL_BSP_SCHEDULE_DELAY, OTEL_METRIC_EXPORT_INTERVAL
 from loop.quiesce import BOUND, EXITED, MAX_WAIT_S, QUIET, Mark, Window, wait_for_last_export
+from tests.waiting import wait_until
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "plain_otel_app.py"
 
@@ -118,13 +118,6 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield r
 
 
-def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30.0
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.01)
-
-
 def always() -> bool:
     return True
 
@@ -162,7 +155,7 @@ def test_an_app_that_never_stops_exporting_is_stopped_at_the_bound(
     worker = threading.Thread(target=busy, daemon=True)
     worker.start()
     try:
-        until(lambda: receiver.activity().rows["spans"] > 0)
+        assert wait_until(lambda: receiver.activity().rows["spans"] > 0, timeout=30.0)
         mark = Mark.now(receiver.activity())
         with caplog.at_level(logging.WARNING, logger="loop.quiesce"):
             out = wait_for_last_export(receiver.activity, mark, Window.for_env({}), always)
@@ -183,7 +176,7 @@ def test_metrics_are_awaited_until_a_point_collected_after_the_mark_arrives(
         export_interval_millis=int(FAST_EXPORT_MS))])
     provider.get_meter("m").create_counter("orders").add(1)
     try:
-        until(lambda: receiver.activity().rows["metrics"] > 0)
+        assert wait_until(lambda: receiver.activity().rows["metrics"] > 0, timeout=30.0)
         mark = Mark.now(receiver.activity())
         out = wait_for_last_export(receiver.activity, mark, Window.for_env({}), always)
     finally:
