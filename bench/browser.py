@@ -12,7 +12,7 @@
    with every demo fix applied (a start-up of ~0.3s, where fixed costs weigh most).
    The two sides alternate and the ratio of their median wall times is printed.
    Target: <= 1.2.
-2. In process, with cleanloop's own `loop.runner.browser_for` / `BrowserSession.open`:
+2. In process, with cleanloop's own `cleanloop.loop.run.runner.browser_for` / `BrowserSession.open`:
    the cost of one repeat of the same steps against one running shop, with the browser
    reused (one launch, a new context per repeat; the launch itself is printed apart) and
    relaunched (a new session, Playwright driver included, per repeat), alternating in
@@ -42,13 +42,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loop.demo import DEMO_FIXES, FIXES_DIR, seed_repository  # noqa: E402
-from loop.envvars import CLEANLOOP_CHROMIUM, CLEANLOOP_HOME  # noqa: E402
-from loop.runner import browser_for  # noqa: E402
-from loop.scenario import Scenario, load_scenario  # noqa: E402
-from loop.spawn import spawn_group  # noqa: E402
-from probes import readiness  # noqa: E402
-from probes.browser import LAUNCH_ARGS, BrowserSession, find_browser  # noqa: E402
+from cleanloop.loop.base.envvars import CLEANLOOP_CHROMIUM, CLEANLOOP_HOME  # noqa: E402
+from cleanloop.loop.base.spawn import spawn_group  # noqa: E402
+from cleanloop.loop.cli.demo import DEMO_FIXES, FIXES_DIR, seed_repository  # noqa: E402
+from cleanloop.loop.model.scenario import Scenario, load_scenario  # noqa: E402
+from cleanloop.loop.run.runner import browser_for  # noqa: E402
+from cleanloop.probes import readiness  # noqa: E402
+from cleanloop.probes.browser import LAUNCH_ARGS, BrowserSession, find_browser  # noqa: E402
 
 SCENARIO = "ui-add-to-cart.yaml"
 #: (label, patches applied to the seeded shop); the first is the main number
@@ -173,7 +173,7 @@ def side_by_side(repo: Path, executable: str, repeat: int,
     script.write_text(BARE, encoding="utf-8")
     shots.mkdir(exist_ok=True)
     env = {**os.environ, CLEANLOOP_CHROMIUM: executable, CLEANLOOP_HOME: str(repo)}
-    cleanloop = [sys.executable, "-m", "loop.cli", "run", SCENARIO, "--repeat", str(repeat),
+    cleanloop = [sys.executable, "-m", "cleanloop", "run", SCENARIO, "--repeat", str(repeat),
                  "--json"]
     bare = [sys.executable, str(script), executable, str(repeat), str(shots),
             json.dumps(list(LAUNCH_ARGS))]

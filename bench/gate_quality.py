@@ -1,4 +1,5 @@
-"""How often does the sequential gate get it right? A Monte Carlo of `loop.gate.decide`.
+"""How often does the sequential gate get it right? A Monte Carlo of
+`cleanloop.loop.gate.rules.decide`.
 
     python bench/gate_quality.py [--trials 2000] [--seed 1] [--workers 2]
 
@@ -36,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loop.gate import DEFAULT_PLAN, GateDecision, GateInput, decide  # noqa: E402
+from cleanloop.loop.gate.rules import DEFAULT_PLAN, GateDecision, GateInput, decide  # noqa: E402
 
 CVS = (0.02, 0.05, 0.10, 0.15, 0.20)
 TARGET_RATIOS = (1.00, 1.05, 0.95, 0.90, 0.80)

@@ -8,7 +8,7 @@ parse-only  = ExportTraceServiceRequest.FromString(body), then for every span re
               no storage: the floor any Python consumer of the same bytes pays.
 end-to-end  = POST the same bodies over HTTP/1.1 keep-alive (httpx, `--clients` threads) to a
               real OtlpReceiver on loopback, then stop() + drain() + write the spans table
-              to parquet (pyarrow, collectors.schema.SPANS without `repeat`).
+              to parquet (pyarrow, cleanloop.loop.base.schema.SPANS without `repeat`).
 
 Targets: end to end >= 100,000 spans/s, and end-to-end / parse-only >= 0.3.
 The client runs in the same process as the receiver, so it shares the GIL with it.
@@ -34,8 +34,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collectors.otlp_receiver import OtlpReceiver  # noqa: E402
-from collectors.schema import SPANS  # noqa: E402
+from cleanloop.collectors.otlp_receiver import OtlpReceiver  # noqa: E402
+from cleanloop.loop.base.schema import SPANS  # noqa: E402
 
 TARGET_RATE = 100_000
 TARGET_RATIO = 0.3

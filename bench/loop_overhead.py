@@ -34,9 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loop.demo import FIXES_DIR, seed_repository  # noqa: E402
+from cleanloop.loop.cli.demo import FIXES_DIR, seed_repository  # noqa: E402
 
-CLI = [sys.executable, "-m", "loop.cli"]
+CLI = [sys.executable, "-m", "cleanloop"]
 SCENARIO = "checkout-perf.yaml"
 PATCH = FIXES_DIR / "checkout-n-plus-one.patch"
 RUNS = 6
@@ -53,15 +53,15 @@ LOOP_PARTS = (("fix_imports", "imports only fix needs"), ("setup", "agent+scenar
 
 def fix_child(out: Path) -> int:
     """In a seeded repo: `cleanloop fix` with one scripted iteration and the verify's plan."""
-    import loop.progress  # noqa: F401   what `cleanloop verify` imports as well
-    import loop.verify  # noqa: F401
-    import loop.verify_report  # noqa: F401
-    from loop.gate import SequentialPlan
-    from loop.repo import state_root
+    import cleanloop.loop.gate.verify  # noqa: F401
+    import cleanloop.loop.report.verify_table  # noqa: F401
+    import cleanloop.loop.run.progress  # noqa: F401   what `cleanloop verify` imports as well
+    from cleanloop.loop.gate.rules import SequentialPlan
+    from cleanloop.loop.vcs.repo import state_root
 
     marks: dict[str, float] = {"common_imports": time.perf_counter()}
-    from loop.driver import Driver, FixRequest
-    from loop.fix_report import summary_lines
+    from cleanloop.loop.fix.driver import Driver, FixRequest
+    from cleanloop.loop.fix.summary import summary_lines
 
     marks["imported"] = time.perf_counter()
 

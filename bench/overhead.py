@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loop.demo import FIXES_DIR, seed_repository  # noqa: E402
+from cleanloop.loop.cli.demo import FIXES_DIR, seed_repository  # noqa: E402
 
 FIX_PATCHES = ("checkout-n-plus-one.patch", "startup.patch", "error-log.patch")
 
@@ -109,7 +109,7 @@ def timed(cmd: list[str], cwd: Path) -> float:
 def measure(repo: Path, rounds: int) -> tuple[list[float], list[float]]:
     script = repo / "hand_written.py"
     script.write_text(HAND_WRITTEN)
-    cleanloop = [sys.executable, "-m", "loop.cli", "run", "checkout-perf.yaml"]
+    cleanloop = [sys.executable, "-m", "cleanloop", "run", "checkout-perf.yaml"]
     hand = [sys.executable, str(script)]
     timed(hand, repo)            # warm-up: .pyc files, page cache
     timed(cleanloop, repo)

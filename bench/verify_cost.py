@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loop.demo import FIXES_DIR, seed_repository  # noqa: E402
+from cleanloop.loop.cli.demo import FIXES_DIR, seed_repository  # noqa: E402
 
-CLI = [sys.executable, "-m", "loop.cli"]
+CLI = [sys.executable, "-m", "cleanloop"]
 
 
 def timed(cmd: list[str], cwd: Path) -> float:

@@ -13,13 +13,11 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from cleanloop.loop.base.schema import Columns, append_columns
 
 logger = logging.getLogger(__name__)
-
-#: A table in column form: column name -> list of values (all lists equally long).
-Columns = dict[str, list[Any]]
-
 
 @runtime_checkable
 class Collector(Protocol):
@@ -49,18 +47,6 @@ class IntakeStats:
                 "dropped": self.dropped, **self.extra}
 
 
-def append_columns(into: Columns, batch: Mapping[str, list[Any]]) -> None:
-    """Append a column batch to an accumulated table (columns created on first sight)."""
-    n_before = len(next(iter(into.values()))) if into else 0
-    for name, values in batch.items():
-        col = into.get(name)
-        if col is None:
-            col = into[name] = [None] * n_before
-        col.extend(values)
-    n_after = n_before + (len(next(iter(batch.values()))) if batch else 0)
-    for col in into.values():
-        if len(col) < n_after:
-            col.extend([None] * (n_after - len(col)))
 
 
 class BoundedIntake:

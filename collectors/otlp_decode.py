@@ -2,7 +2,7 @@
 
 Pure functions, one per signal: `decode_traces`, `decode_logs`, `decode_metrics`
 take the raw (already decompressed) body and its Content-Type, and return
-`Columns` shaped like `collectors.schema` (spans, logs, metrics; no `repeat`).
+`Columns` shaped like `cleanloop.loop.base.schema` (spans, logs, metrics; no `repeat`).
 Malformed input raises `DecodeError`.
 
 Decoding is columnar: one list per column, filled while walking the messages.
@@ -24,11 +24,16 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from collectors.base import Columns
-from collectors.otlp_json import parse_json_request
-from collectors.otlp_metrics import metrics_columns
-from collectors.otlp_values import DecodeError, attrs_dict, attrs_json, service_name, value_text
-from collectors.schema import level_from_severity, normalise_level
+from cleanloop.collectors.otlp_json import parse_json_request
+from cleanloop.collectors.otlp_metrics import metrics_columns
+from cleanloop.collectors.otlp_values import (
+    DecodeError,
+    attrs_dict,
+    attrs_json,
+    service_name,
+    value_text,
+)
+from cleanloop.loop.base.schema import Columns, level_from_severity, normalise_level
 
 __all__ = [
     "DecodeError", "decode_logs", "decode_metrics", "decode_traces", "payload_format",

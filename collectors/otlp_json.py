@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from collectors.otlp_values import DecodeError
+from cleanloop.collectors.otlp_values import DecodeError
 
 M = TypeVar("M", bound=Message)
 

@@ -33,8 +33,8 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     SummaryDataPoint,
 )
 
-from collectors.base import Columns
-from collectors.otlp_values import attrs_dict, labels_json
+from cleanloop.collectors.otlp_values import attrs_dict, labels_json
+from cleanloop.loop.base.schema import Columns
 
 NAN = math.nan
 INF = math.inf

@@ -14,7 +14,8 @@ too large -> 413, unknown path -> 404, intake full or stopping -> 503 (rows drop
 
 `activity()` is a thread-safe snapshot of the intake per table (rows accepted, the monotonic
 time of the last request, requests in flight, the newest metric point's time_unix_nano):
-the session waits on it for the app's last export before stopping the app (loop.quiesce).
+the session waits on it for the app's last export before stopping the app
+(cleanloop.loop.run.quiesce).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from collectors import schema
-from collectors.base import BoundedIntake, Columns
-from loop.errors import CollectorError
+from cleanloop.collectors.base import BoundedIntake, Columns
+from cleanloop.loop.base import schema
+from cleanloop.loop.base.errors import CollectorError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes, str], Columns]
 
-#: request path -> (table, decoder name in collectors.otlp_decode)
+#: request path -> (table, decoder name in cleanloop.collectors.otlp_decode)
 ROUTES: dict[str, tuple[str, str]] = {
     "/v1/traces": ("spans", "decode_traces"),
     "/v1/logs": ("logs", "decode_logs"),
@@ -53,7 +54,7 @@ ROUTES: dict[str, tuple[str, str]] = {
 def _decoding() -> ModuleType:
     """The protobuf decoders load on the first export, not when the receiver starts
     (so the app under test is spawned sooner)."""
-    from collectors import otlp_decode
+    from cleanloop.collectors import otlp_decode
 
     return otlp_decode
 _MAX_CHUNK_LINE = 1024

@@ -22,7 +22,7 @@ class DecodeError(ValueError):
     """An OTLP payload could not be decoded (malformed protobuf or JSON, wrong shape).
 
     Internal to the collectors: the receiver answers 400 and counts it; it never
-    reaches the run (see loop.errors for the tree that does).
+    reaches the run (see cleanloop.loop.base.errors for the tree that does).
     """
 
 

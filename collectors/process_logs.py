@@ -29,8 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from collectors.base import Columns
-from collectors.schema import normalise_level
+from cleanloop.loop.base.schema import Columns, normalise_level
 
 logger = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.base import Columns
-from probes.http_client import loopback_client
+from cleanloop.loop.base.http_client import loopback_client
+from cleanloop.loop.base.schema import Columns
 
 logger = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from loop.errors import ProbeError
-from probes.browser_discovery import FIXED_PATHS, find_browser
-from probes.browser_process import find_marked_process, is_alive, kill_group
-from probes.browser_run import BrowserRun
+from cleanloop.loop.base.errors import ProbeError
+from cleanloop.loop.model.scenario import BrowserOptions
+from cleanloop.probes.browser_discovery import FIXED_PATHS, find_browser
+from cleanloop.probes.browser_process import find_marked_process, is_alive, kill_group
+from cleanloop.probes.browser_run import BrowserRun
 
 logger = logging.getLogger(__name__)
 
@@ -37,25 +37,14 @@ LAUNCH_ARGS: tuple[str, ...] = (
 )
 LAUNCH_TIMEOUT_MS = 30_000.0
 
-__all__ = ["BrowserRun", "BrowserSession", "BrowserSettings", "find_browser"]
-
-
-@dataclass(frozen=True)
-class BrowserSettings:
-    executable: str | None = None      # scenario `browser: {executable: ...}`; env wins
-    cdp_url: str | None = None         # connect_over_cdp instead of launching
-    headless: bool = True
-    screencast: bool = False           # CDP screencast frames -> screencast-r<N>.mp4
-    performance_trace: bool = False    # CDP Tracing -> traces/r<N>-trace.json
-    default_timeout_s: float = 10.0
-    viewport: tuple[int, int] = (1280, 800)
+__all__ = ["BrowserRun", "BrowserSession", "find_browser"]
 
 
 class BrowserSession:
     """Launches (or connects to) the browser once and opens a context per repetition."""
 
     def __init__(
-        self, settings: BrowserSettings, env: Mapping[str, str], *,
+        self, settings: BrowserOptions, env: Mapping[str, str], *,
         fixed_paths: Sequence[str] = FIXED_PATHS,
     ) -> None:
         self.settings = settings

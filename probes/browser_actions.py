@@ -18,8 +18,8 @@ from typing import Any
 from playwright.sync_api import CDPSession, Page, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from probes.browser_artifacts import artifact_path
-from probes.browser_steps import BrowserAction
+from cleanloop.loop.model.browser_steps import BrowserAction
+from cleanloop.probes.browser_artifacts import artifact_path
 
 logger = logging.getLogger(__name__)
 

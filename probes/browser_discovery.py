@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from loop.errors import ProbeError
+from cleanloop.loop.base.errors import ProbeError
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Everything a browser context emits, captured into the `browser` table (columns).
 
-Rows use exactly the columns of `collectors.schema.BROWSER` except `repeat` (the run
+Rows use exactly the columns of `cleanloop.loop.base.schema.BROWSER` except `repeat` (the run
 session adds it); values that do not apply are None. Kinds:
 
     console        level (error/warning/info/log/debug), text, url, location "url:line:col"
@@ -41,9 +41,8 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
-from collectors.base import Columns
-from collectors.schema import column_names
-from probes.browser_vitals import VITALS_SCRIPT, VitalsTracker
+from cleanloop.loop.base.schema import Columns, column_names
+from cleanloop.probes.browser_vitals import VITALS_SCRIPT, VitalsTracker
 
 logger = logging.getLogger(__name__)
 

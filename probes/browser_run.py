@@ -18,17 +18,17 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from collectors.base import Columns
-from loop.errors import ProbeError
-from probes.base import Step, StepResult
-from probes.browser_actions import StepContext, StepTimeout, perform
-from probes.browser_artifacts import artifact_path, capture_page
-from probes.browser_recorder import BrowserRecorder
-from probes.browser_screencast import Screencast
-from probes.browser_steps import BrowserAction, parse_step
+from cleanloop.loop.base.errors import ProbeError
+from cleanloop.loop.base.schema import Columns
+from cleanloop.loop.model.browser_steps import BrowserAction, parse_step
+from cleanloop.loop.model.steps import Step, StepResult
+from cleanloop.probes.browser_actions import StepContext, StepTimeout, perform
+from cleanloop.probes.browser_artifacts import artifact_path, capture_page
+from cleanloop.probes.browser_recorder import BrowserRecorder
+from cleanloop.probes.browser_screencast import Screencast
 
 if TYPE_CHECKING:
-    from probes.browser import BrowserSettings
+    from cleanloop.loop.model.scenario import BrowserOptions
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class BrowserRun:
     """Created by `BrowserSession.open()`; use once, then `drain()` and `close()`."""
 
     def __init__(
-        self, browser: Browser, context: BrowserContext, *, settings: BrowserSettings,
+        self, browser: Browser, context: BrowserContext, *, settings: BrowserOptions,
         base_url: str, artifacts_dir: Path, repeat: int, browser_alive: Callable[[], bool],
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
@@ -51,7 +51,7 @@ class BrowserRun:
         self._screencast: Screencast | None = None
         self.recorder = BrowserRecorder(base_url, clock)
         self.recorder.attach(context)
-        context.set_default_timeout(settings.default_timeout_s * 1000.0)
+        context.set_default_timeout(settings.timeout_s * 1000.0)
         self.page: Page = context.new_page()
         self.page.on("crash", self._on_crash)
         self._cdp = context.new_cdp_session(self.page)
@@ -69,7 +69,7 @@ class BrowserRun:
     def run_step(self, step: Step) -> StepResult:
         action = parse_step(step)
         self._require_browser(step)
-        timeout_s = action.timeout_s or self._settings.default_timeout_s
+        timeout_s = action.timeout_s or self._settings.timeout_s
         self.recorder.begin_step(step.index, causes_requests=action.name not in PASSIVE_ACTIONS)
         ctx = StepContext(page=self.page, cdp=self._cdp, artifacts_dir=self.artifacts_dir,
                           repeat=self.repeat, index=step.index, timeout_s=timeout_s)

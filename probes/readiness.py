@@ -28,7 +28,7 @@ def _poll(condition: Callable[[], bool], deadline: float, alive: Alive) -> bool:
 def wait_http(url: str, deadline: float, alive: Alive) -> bool:
     import httpx  # loaded after the app is spawned, while it boots
 
-    from probes.http_client import loopback_client
+    from cleanloop.loop.base.http_client import loopback_client
 
     with loopback_client(timeout=1.0) as client:
         def ready() -> bool:

@@ -16,10 +16,10 @@ import pytest
 def interrupt_at(args: Sequence[str], cwd: Path, marker: str | re.Pattern[str],
                  before_signal: Callable[[], None] | None = None,
                  occurrence: int = 1) -> tuple[int, str]:
-    """Start `python -m loop.cli -v ARGS`, SIGINT it when `marker` (a substring or a regex)
+    """Start `python -m cleanloop -v ARGS`, SIGINT it when `marker` (a substring or a regex)
     shows on stderr (its INFO log) for the `occurrence`-th time, wait for it to exit.
     Returns (exit code, the rest of stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "loop.cli", "-v", *args], cwd=cwd,
+    proc = subprocess.Popen([sys.executable, "-m", "cleanloop", "-v", *args], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []

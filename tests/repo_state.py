@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loop.worktree import WORKTREES_DIR
+from cleanloop.loop.vcs.worktree import WORKTREES_DIR
 
 
 def sh(repo: Path, *args: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from loop.demo import FIXES_DIR, seed_repository
+from cleanloop.loop.cli.demo import FIXES_DIR, seed_repository
 
 
 def seeded_shop(root: Path, *, dirty: bool = True) -> Path:

@@ -17,14 +17,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from collectors.otlp_decode import (
+from cleanloop.collectors.otlp_decode import (
     DecodeError,
     decode_logs,
     decode_metrics,
     decode_traces,
     payload_format,
 )
-from collectors.schema import LOGS, METRICS, SPANS
+from cleanloop.loop.base.schema import LOGS, METRICS, SPANS
 
 PB = "application/x-protobuf"
 JS = "application/json; charset=utf-8"

@@ -24,9 +24,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from collectors.base import Columns
-from collectors.otlp_receiver import OtlpReceiver
-from loop.errors import CollectorError
+from cleanloop.collectors.otlp_receiver import OtlpReceiver
+from cleanloop.loop.base.errors import CollectorError
+from cleanloop.loop.base.schema import Columns
 from tests.waiting import wait_until
 
 RESOURCE = Resource.create({"service.name": "checkout"})

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors.base import Columns
-from collectors.process_logs import ProcessLogCapture, parse_line, text_level
+from cleanloop.collectors.process_logs import ProcessLogCapture, parse_line, text_level
+from cleanloop.loop.base.schema import Columns
 
 CHILD = r"""
 import json, sys

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from collectors.base import Columns
-from collectors.prometheus_scraper import PrometheusScraper
+from cleanloop.collectors.prometheus_scraper import PrometheusScraper
+from cleanloop.loop.base.schema import Columns
 from tests.waiting import wait_until
 
 

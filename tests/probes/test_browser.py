@@ -13,15 +13,16 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from collectors.base import Columns, append_columns
-from collectors.schema import BROWSER
-from loop import sli_browser
-from loop.checks import parse_check
-from loop.errors import ScenarioError
-from loop.sli import RunData, SliRegistry
-from probes.base import Step
-from probes.browser import BrowserRun, BrowserSession, BrowserSettings
-from probes.browser_process import group_members, read_proc
+from cleanloop.loop.base.errors import ScenarioError
+from cleanloop.loop.base.schema import BROWSER, Columns, append_columns
+from cleanloop.loop.model import sli_browser
+from cleanloop.loop.model.checks import parse_check
+from cleanloop.loop.model.run_data import RunData
+from cleanloop.loop.model.scenario import BrowserOptions
+from cleanloop.loop.model.sli import SliRegistry
+from cleanloop.loop.model.steps import Step
+from cleanloop.probes.browser import BrowserRun, BrowserSession
+from cleanloop.probes.browser_process import group_members, read_proc
 from tests.conftest import descendants
 from tests.probes.pages.server import PageServer, closed_port
 from tests.waiting import wait_until
@@ -76,7 +77,7 @@ def pages() -> Iterator[PageServer]:
 
 @pytest.fixture(scope="module")
 def session() -> Iterator[BrowserSession]:
-    with BrowserSession(BrowserSettings(default_timeout_s=5.0), os.environ) as started:
+    with BrowserSession(BrowserOptions(timeout_s=5.0), os.environ) as started:
         yield started
     assert started.pgid is not None and group_members(started.pgid) == []
 

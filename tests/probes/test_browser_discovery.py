@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from loop.errors import ProbeError
-from probes.browser import BrowserSession, BrowserSettings
-from probes.browser_discovery import ENV_CHROMIUM, find_browser, playwright_managed_browser
+from cleanloop.loop.base.errors import ProbeError
+from cleanloop.loop.model.scenario import BrowserOptions
+from cleanloop.probes.browser import BrowserSession
+from cleanloop.probes.browser_discovery import (
+    ENV_CHROMIUM,
+    find_browser,
+    playwright_managed_browser,
+)
 
 
 def fake_exe(path: Path) -> str:
@@ -83,7 +88,7 @@ def test_a_non_executable_file_is_not_a_browser(tmp_path: Path) -> None:
 
 def test_session_start_without_a_browser_raises_before_launching(tmp_path: Path) -> None:
     env = isolated_env(tmp_path, **{ENV_CHROMIUM: str(tmp_path / "nope")})
-    session = BrowserSession(BrowserSettings(), env, fixed_paths=())
+    session = BrowserSession(BrowserOptions(), env, fixed_paths=())
     with pytest.raises(ProbeError, match="apt-get install chromium"):
         session.start()
     session.close()

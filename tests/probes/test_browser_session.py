@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from loop.errors import ProbeError
-from probes.base import Step
-from probes.browser import BrowserSession, BrowserSettings
-from probes.browser_discovery import find_browser
-from probes.browser_screencast import assemble_gif
+from cleanloop.loop.base.errors import ProbeError
+from cleanloop.loop.model.scenario import BrowserOptions
+from cleanloop.loop.model.steps import Step
+from cleanloop.probes.browser import BrowserSession
+from cleanloop.probes.browser_discovery import find_browser
+from cleanloop.probes.browser_screencast import assemble_gif
 from tests.probes.pages.server import PageServer
 from tests.waiting import wait_until
 
@@ -71,7 +72,7 @@ def pages() -> Iterator[PageServer]:
 def test_killed_browser_raises_probe_error_and_close_reaps_the_group(
     pages: PageServer, tmp_path: Path,
 ) -> None:
-    session = BrowserSession(BrowserSettings(default_timeout_s=5.0), os.environ)
+    session = BrowserSession(BrowserOptions(timeout_s=5.0), os.environ)
     try:
         session.start()
         assert session.pid is not None and session.pgid == session.pid
@@ -92,7 +93,7 @@ def test_killed_browser_raises_probe_error_and_close_reaps_the_group(
 
 
 def test_normal_close_leaves_no_browser_processes(pages: PageServer, tmp_path: Path) -> None:
-    with BrowserSession(BrowserSettings(), os.environ) as session:
+    with BrowserSession(BrowserOptions(), os.environ) as session:
         run = session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=0)
         assert run.run_step(bstep(0, {"goto": "/index.html"})).ok
         pgid = session.pgid
@@ -102,7 +103,7 @@ def test_normal_close_leaves_no_browser_processes(pages: PageServer, tmp_path: P
 
 
 def test_screencast_and_performance_trace_are_written(pages: PageServer, tmp_path: Path) -> None:
-    settings = BrowserSettings(screencast=True, performance_trace=True)
+    settings = BrowserOptions(screencast=True, performance_trace=True)
     with BrowserSession(settings, os.environ) as session:
         run = session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=2)
         assert run.run_step(bstep(0, {"goto": "/index.html"})).ok
@@ -151,7 +152,7 @@ def test_connect_over_cdp_to_a_running_browser(pages: PageServer, tmp_path: Path
                 endpoint = line.split(" on ", 1)[1].strip()
                 break
         assert endpoint.startswith("ws://127.0.0.1:")
-        with BrowserSession(BrowserSettings(cdp_url=endpoint), os.environ) as session:
+        with BrowserSession(BrowserOptions(cdp_url=endpoint), os.environ) as session:
             assert session.pid is None
             run = session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=0)
             assert run.run_step(bstep(0, {"goto": "/index.html"})).ok

@@ -1,4 +1,5 @@
-"""Browser SLIs (loop.sli_browser) over hand-made browser tables, and over a real page."""
+"""Browser SLIs (cleanloop.loop.model.sli_browser) over hand-made browser tables, and over a
+real page."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from collectors.base import Columns, append_columns
-from collectors.schema import BROWSER
-from loop import sli_browser
-from loop.checks import SliRef, parse_check
-from loop.sli import RunData, SliRegistry, default_registry
-from probes.base import Step, StepResult
-from probes.browser import BrowserSession, BrowserSettings
+from cleanloop.loop.base.schema import BROWSER, Columns, append_columns
+from cleanloop.loop.model import sli_browser
+from cleanloop.loop.model.checks import SliRef, parse_check
+from cleanloop.loop.model.run_data import RunData
+from cleanloop.loop.model.scenario import BrowserOptions
+from cleanloop.loop.model.sli import SliRegistry
+from cleanloop.loop.model.sli_sources import default_registry
+from cleanloop.loop.model.steps import Step, StepResult
+from cleanloop.probes.browser import BrowserSession
 from tests.probes.pages.server import PageServer
 
 BASE = "http://127.0.0.1:8000"
@@ -205,7 +208,7 @@ def test_real_uncaught_type_error_in_a_script_file_survives_console_filters(
     """A real Chromium page loading controller.js, which throws an uncaught TypeError."""
     pages = PageServer()
     try:
-        with BrowserSession(BrowserSettings(default_timeout_s=5.0), os.environ) as session, \
+        with BrowserSession(BrowserOptions(timeout_s=5.0), os.environ) as session, \
                 session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=0) as run:
             steps = [Step(kind="browser", index=0, line=10, name="open",
                           params={"goto": "/controller.html"}, source="scenario.yaml"),

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from loop.errors import ScenarioError
-from probes.base import Step
-from probes.browser_recorder import (
+from cleanloop.loop.base.errors import ScenarioError
+from cleanloop.loop.model.browser_steps import parse_step
+from cleanloop.loop.model.steps import Step
+from cleanloop.probes.browser_recorder import (
     COLUMNS,
     BrowserRecorder,
     console_level,
@@ -17,7 +18,6 @@ from probes.browser_recorder import (
     new_traceparent,
     origin_of,
 )
-from probes.browser_steps import parse_step
 
 
 def step(params: dict[str, Any], line: int = 7) -> Step:

@@ -1,0 +1,131 @@
+"""SLI evaluation: one number per SLI per repetition, from the run's tables.
+
+An SLI function takes the repetition's data and the parsed reference and returns
+a float, or None when there is no data (which never passes a check). Roots are
+registered in a `SliRegistry` by SLI sources (cleanloop.loop.model.sli_sources): telemetry
+SLIs live in cleanloop.loop.model.sli_telemetry and browser SLIs in
+cleanloop.loop.model.sli_browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from cleanloop.loop.model.checks import Filter, SliRef
+from cleanloop.loop.model.run_data import RunData
+
+SliFunction = Callable[[RunData, SliRef], float | None]
+
+
+class SliRegistry:
+    def __init__(self) -> None:
+        self._roots: dict[str, SliFunction] = {}
+
+    def add(self, root: str, fn: SliFunction) -> None:
+        self._roots[root] = fn
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return tuple(sorted(self._roots))
+
+    def evaluate(self, run: RunData, ref: SliRef) -> float | None:
+        fn = self._roots.get(ref.root)
+        if fn is None:
+            raise ValueError(f"unknown SLI '{ref.root}' (known: {', '.join(self.roots)})")
+        value = fn(run, ref)
+        return None if value is None or pd.isna(value) else float(value)
+
+    def validate(self, ref: SliRef) -> None:
+        """Evaluate on empty data to surface grammar errors (unknown SLI, attribute or filter
+        field) early: ValueError naming what is wrong. The scenario loader calls it for every
+        check, target and guard, so a wrong check fails at load, before anything boots."""
+        self.evaluate(RunData(repeat=0, tables={}), ref)
+
+
+#: SLIs whose value is 0 or 1 in every run (root, last name): judged per run, never by a ratio
+BINARY_SLIS = frozenset({("step", "ok"), ("step", "failed"), ("app", "crashed")})
+
+
+def is_binary(ref: SliRef) -> bool:
+    """A 0/1 SLI such as `step("x").ok` or `app.crashed`."""
+    return bool(ref.path) and (ref.root, ref.path[-1]) in BINARY_SLIS
+
+
+#: SLIs for which more is better (root, last name); every other SLI is better lower
+HIGHER_IS_BETTER = frozenset({("step", "ok"), ("load", "rps")})
+
+
+def higher_is_better(ref: SliRef) -> bool:
+    """The direction of an explicit target or guard on this SLI."""
+    return bool(ref.path) and (ref.root, ref.path[-1]) in HIGHER_IS_BETTER
+
+
+# ---- shared helpers for SLI implementations -------------------------------------------
+
+PERCENTILES = {"p50": 0.50, "median": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95,
+               "p99": 0.99}
+
+
+def aggregate(values: pd.Series, how: str) -> float | None:
+    """Reduce a numeric series: count, sum, mean, min, max, pNN. None when empty."""
+    if how == "count":
+        return float(len(values))
+    values = values.dropna()
+    if how == "sum":
+        return float(values.sum())
+    if values.empty:
+        return None
+    if how in PERCENTILES:
+        return float(values.quantile(PERCENTILES[how], interpolation="linear"))
+    if how in ("mean", "avg"):
+        return float(values.mean())
+    if how == "min":
+        return float(values.min())
+    if how == "max":
+        return float(values.max())
+    raise ValueError(f"unknown aggregation '{how}' (use count, sum, mean, min, max, "
+                     f"{', '.join(PERCENTILES)})")
+
+
+def apply_filter(df: pd.DataFrame, flt: Filter, column: pd.Series,
+                 rank: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """Keep the rows of df where `column` (aligned with df) satisfies the filter."""
+    op, value = flt.op, flt.value
+    if op == "~":
+        mask = column.astype(str).str.contains(str(value), regex=True, na=False)
+        return df[mask]
+    if rank is not None and isinstance(value, str):
+        if value not in rank:
+            raise ValueError(f"unknown {flt.field} '{value}' (known: {', '.join(rank)})")
+        column = column.map(lambda v: rank.get(str(v), -1))
+        value = rank[value]
+    elif isinstance(value, float):
+        column = pd.to_numeric(column, errors="coerce")
+    else:
+        column = column.astype(str)
+    ops: dict[str, Callable[[Any, Any], Any]] = {
+        "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
+    return df[ops[op](column, value).fillna(False).astype(bool)]
+
+
+def single_arg(ref: SliRef, what: str) -> str:
+    args = ref.segments[0].args
+    if len(args) > 1:
+        raise ValueError(f"{ref.root}(...) takes one {what}, got {len(args)}")
+    return args[0] if args else "*"
+
+
+def tail_name(ref: SliRef, allowed: Sequence[str], default: str | None = None) -> str:
+    path = ref.path
+    if not path:
+        if default is None:
+            raise ValueError(f"{ref.text}: say what to measure, e.g. .{allowed[0]}")
+        return default
+    if len(path) != 1 or path[0] not in allowed:
+        raise ValueError(f"{ref.text}: unknown '.{'.'.join(path)}' (use one of: "
+                         f"{', '.join(allowed)})")
+    return path[0]

@@ -1,0 +1,33 @@
+"""The SLI sources: what fills a registry with SLI roots (`span`, `logs`, `console` ...).
+
+A source is a function that adds its roots to a `SliRegistry`. The built-in sources are the
+telemetry SLIs (spans, logs, metrics, the app, load steps) and the browser SLIs. Another
+source (a PromQL query on a remote Prometheus, Docker stats) plugs in with `register_source`
+before scenarios load; every registry made afterwards, the one that validates checks at load
+included, has its roots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cleanloop.loop.model import sli_browser, sli_telemetry
+from cleanloop.loop.model.sli import SliRegistry
+
+SliSource = Callable[[SliRegistry], None]
+
+_SOURCES: list[SliSource] = [sli_telemetry.register, sli_browser.register]
+
+
+def register_source(source: SliSource) -> None:
+    """Add an SLI source to every registry made from now on (idempotent)."""
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+
+
+def default_registry() -> SliRegistry:
+    """A registry with every registered source's roots."""
+    registry = SliRegistry()
+    for source in _SOURCES:
+        source(registry)
+    return registry

@@ -1,0 +1,1 @@
+"""Report writers: the self-contained HTML page of a run or verify, and the verify table."""

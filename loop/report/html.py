@@ -1,0 +1,123 @@
+"""`cleanloop report RUN`: one self-contained HTML page for a run (or a verify) directory.
+
+Everything that came from the app or the browser is escaped (html.escape) and passed
+through the secret redactor before it is written; screenshots are linked, not inlined.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cleanloop.loop.base.errors import UsageError
+from cleanloop.loop.base.redact import Redactor
+from cleanloop.loop.store.query import query_run
+
+_STYLE = """body{font:14px system-ui,sans-serif;margin:2em;color:#1a1a1a}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
+text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#0a7d32}.bad{color:#b3261e}
+code,pre{font:12px ui-monospace,monospace}pre{background:#f6f6f6;padding:8px;overflow:auto}
+img{max-width:480px;border:1px solid #ccc;margin:4px}"""
+
+_QUERIES = {
+    "Slowest spans": "SELECT name, round(duration_ms, 2) AS ms, status, trace_id, repeat "
+                     "FROM spans ORDER BY duration_ms DESC LIMIT 10",
+    "Spans by name": "SELECT name, count(*) AS n, round(quantile_cont(duration_ms, 0.5), 2) AS "
+                     "p50_ms, round(quantile_cont(duration_ms, 0.95), 2) AS p95_ms, "
+                     "sum(CASE WHEN status = 'ERROR' THEN 1 ELSE 0 END) AS errors "
+                     "FROM spans GROUP BY name ORDER BY p95_ms DESC LIMIT 20",
+    "Error logs": "SELECT level, message, trace_id, source FROM logs "
+                  "WHERE level IN ('error', 'critical') LIMIT 20",
+    "Console and page errors": "SELECT kind, text, location FROM browser "
+                               "WHERE kind = 'pageerror' OR (kind = 'console' AND "
+                               "level IN ('error', 'warning')) LIMIT 20",
+    "Failed requests": "SELECT method, url, status, text AS failure, trace_id FROM browser "
+                       "WHERE (kind = 'request' AND status >= 400) OR kind = 'requestfailed' "
+                       "LIMIT 20",
+}
+
+
+class _Page:
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self.parts: list[str] = []
+
+    def text(self, value: Any) -> str:
+        return html.escape(self.redactor.redact("" if value is None else str(value)))
+
+    def heading(self, title: str) -> None:
+        self.parts.append(f"<h2>{self.text(title)}</h2>")
+
+    def table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+              classes: Sequence[str] | None = None) -> None:
+        head = "".join(f"<th>{self.text(c)}</th>" for c in columns)
+        body = []
+        for i, row in enumerate(rows):
+            cls = f' class="{classes[i]}"' if classes else ""
+            body.append(f"<tr{cls}>" + "".join(f"<td>{self.text(v)}</td>" for v in row)
+                        + "</tr>")
+        self.parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
+
+
+def _checks(page: _Page, verdict: Mapping[str, Any]) -> None:
+    page.heading("Checks")
+    rows, classes = [], []
+    for c in verdict.get("checks", []):
+        ev = c.get("evidence") or {}
+        detail = c.get("note") or ev.get("reason") or ""
+        rows.append(["pass" if c["ok"] else "FAIL", c["check"], c.get("role", ""),
+                     c.get("value"), c.get("threshold"), c.get("classification", ""), detail])
+        classes.append("ok" if c["ok"] else "bad")
+    page.table(["", "check", "role", "value", "threshold", "class", "detail"], rows, classes)
+
+
+def _screenshots(page: _Page, run_dir: Path, report_dir: Path) -> None:
+    shots = sorted(run_dir.glob("**/screenshots/*.png"))
+    if not shots:
+        return
+    page.heading("Screenshots")
+    for shot in shots:
+        rel = html.escape(str(shot.relative_to(report_dir)), quote=True)
+        page.parts.append(f'<a href="{rel}"><img src="{rel}" alt="{rel}"></a>')
+
+
+def _tables(page: _Page, table_dir: Path, label: str) -> None:
+    if not (table_dir / "spans.parquet").exists():
+        return
+    for title, sql in _QUERIES.items():
+        columns, rows = query_run(table_dir, sql)
+        if rows:
+            page.heading(f"{title}{label}")
+            page.table(columns, rows)
+
+
+def write_report(run_dir: Path, env: Mapping[str, str]) -> Path:
+    verdict_path = run_dir / "verdict.json"
+    if not verdict_path.exists():
+        raise UsageError(f"{run_dir} has no verdict.json; is it a run directory?")
+    verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
+    page = _Page(Redactor.from_env(env))
+    title = f"cleanloop {verdict.get('verdict', '?').upper()}: {verdict.get('scenario', '?')}"
+    page.parts.append(f"<h1>{page.text(title)}</h1>")
+    if verdict.get("reason"):
+        page.parts.append(f"<p>{page.text(verdict['reason'])}</p>")
+    page.parts.append(f"<p><code>{page.text(run_dir)}</code></p>")
+    _checks(page, verdict)
+    for sub, label in ((run_dir, ""), (run_dir / "candidate", " (candidate)"),
+                       (run_dir / "baseline", " (baseline)")):
+        _tables(page, sub, label)
+    _screenshots(page, run_dir, run_dir)
+    steps = [[r.get("side", ""), r.get("repeat"), s["index"], s["name"],
+              "ok" if s["ok"] else "FAIL", round(s["duration_ms"], 1), s.get("message", "")]
+             for r in verdict.get("runs", []) for s in r.get("steps", [])]
+    if steps:
+        page.heading("Steps")
+        page.table(["side", "run", "#", "step", "", "ms", "message"], steps)
+    out = run_dir / "report.html"
+    out.write_text("<!doctype html><html><head><meta charset='utf-8'><title>"
+                   f"{page.text(title)}</title><style>{_STYLE}</style></head><body>"
+                   + "\n".join(page.parts) + "</body></html>\n", encoding="utf-8")
+    return out

@@ -1,0 +1,1 @@
+"""Launchers start the app under test behind one Protocol; a registry keyed on app.launcher."""

@@ -1,0 +1,26 @@
+"""Where things live: the git top level of the current directory, the state dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from cleanloop.loop.base.envvars import CLEANLOOP_HOME
+
+
+def git_toplevel(start: Path) -> Path | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start,
+                             capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
+
+
+def state_root(cwd: Path | None = None) -> Path:
+    """The directory that holds `.cleanloop/`: $CLEANLOOP_HOME, the git top level, or cwd."""
+    if os.environ.get(CLEANLOOP_HOME):
+        return Path(os.environ[CLEANLOOP_HOME])
+    cwd = cwd or Path.cwd()
+    return git_toplevel(cwd) or cwd
