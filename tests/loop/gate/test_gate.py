@@ -11,6 +11,7 @@ from scipy import stats
 
 from cleanloop.loop.base.errors import GateError
 from cleanloop.loop.gate.rules import (
+    DEFAULT_PLAN,
     Classification,
     GateDecision,
     GateInput,
@@ -31,7 +32,7 @@ from cleanloop.loop.gate.stats import (
 
 C = Classification
 ONE_LOOK = SequentialPlan(initial_runs=5, step=5, max_runs=5, alpha=0.01)
-PLAN = SequentialPlan()
+PLAN = SequentialPlan(initial_runs=5, step=5, max_runs=20)  # looks at 5, 10, 15, 20
 
 
 def target(b: Sequence[float], c: Sequence[float], required: float = 0.05,
@@ -335,6 +336,9 @@ def test_plan_looks_and_alpha_split() -> None:
     assert PLAN.alpha_look == pytest.approx(0.0025)
     assert PLAN.next_n(None) == 5
     assert SequentialPlan(initial_runs=4, step=5, max_runs=12).looks == (4, 9, 12)
+    # one default plan: the dataclass's defaults are the plan verify uses (they once differed)
+    assert SequentialPlan() == DEFAULT_PLAN
+    assert DEFAULT_PLAN.looks == (6, 10, 14, 18)
     with pytest.raises(GateError):
         SequentialPlan(initial_runs=10, max_runs=5)
     with pytest.raises(GateError):

@@ -61,6 +61,13 @@ def test_valid_scenario_becomes_frozen_dataclasses(tmp_path: Path) -> None:
     (GOOD.replace("  - browser:", "  - telnet:"), 10, "steps[2].telnet", "unknown step kind"),
     (GOOD.replace("name: checkout\n", ""), None, None, "missing required field 'name'"),
     ("name: x\napp: [1\n", 3, None, "invalid YAML"),
+    # a check's SLI is validated at load (it once passed loading and crashed after the run)
+    (GOOD.replace("logs(level >= error).count == 0", "page.error == 0"), 13, "checks[1]",
+     "unknown '.error'"),
+    (GOOD.replace("logs(level >= error).count == 0", 'console(nosuchfield == "x").count == 0'),
+     13, "checks[1]", "cannot filter on 'nosuchfield'"),
+    (GOOD.replace("logs(level >= error)", "pods"), 13, "checks[1]", "unknown SLI 'pods'"),
+    (GOOD.replace("span(*).p95", "span(*).p97"), 17, "guards[0]", "unknown '.p97'"),
 ])
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int | None,
                                          field: str | None, words: str) -> None:
