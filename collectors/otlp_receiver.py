@@ -32,9 +32,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from cleanloop.collectors.base import BoundedIntake, Columns
+from cleanloop.collectors.base import BoundedIntake
 from cleanloop.loop.base import schema
 from cleanloop.loop.base.errors import CollectorError
+from cleanloop.loop.base.schema import Columns
 
 if TYPE_CHECKING:
     from types import ModuleType

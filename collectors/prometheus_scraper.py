@@ -130,7 +130,8 @@ class PrometheusScraper:
     def _parse(response: httpx.Response) -> list[Metric]:
         text = response.text
         if "openmetrics" in response.headers.get("Content-Type", ""):
-            return list(openmetrics_families(text))
+            # prometheus_client's OpenMetrics parser has no annotations
+            return list(openmetrics_families(text))  # type: ignore[no-untyped-call]
         return list(text_string_to_metric_families(text))
 
     @staticmethod

@@ -98,7 +98,7 @@ def _filtered(df: pd.DataFrame, filters: Sequence[Filter], ref: SliRef,
 
 
 def _no_browser_data(run: RunData) -> bool:
-    return run.frame("browser").empty
+    return bool(run.frame("browser").empty)
 
 
 def _location_url(location: object) -> object:

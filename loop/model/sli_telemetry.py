@@ -32,9 +32,9 @@ import pandas as pd
 
 from cleanloop.loop.base.schema import LEVEL_RANK
 from cleanloop.loop.model.checks import SliRef
+from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.sli import (
     PERCENTILES,
-    RunData,
     SliRegistry,
     aggregate,
     apply_filter,

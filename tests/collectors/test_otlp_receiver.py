@@ -72,7 +72,7 @@ def _one_span_body(name: str = "hand-made") -> bytes:
     req = ExportTraceServiceRequest()
     span = req.resource_spans.add().scope_spans.add().spans.add()
     span.trace_id, span.span_id, span.name = b"\x01" * 16, b"\x02" * 8, name
-    return req.SerializeToString()
+    return bytes(req.SerializeToString())
 
 
 def test_sdk_spans_become_rows_with_parent_child_ids(receiver: OtlpReceiver) -> None:

@@ -88,8 +88,9 @@ def test_killed_browser_raises_probe_error_and_close_reaps_the_group(
             session.open(base_url=pages.base_url, artifacts_dir=tmp_path, repeat=1)
     finally:
         session.close()
-    assert wait_until(lambda: not live_in_group(session.pgid), 10.0), \
-        live_in_group(session.pgid)
+    pgid = session.pgid
+    assert pgid is not None
+    assert wait_until(lambda: not live_in_group(pgid), 10.0), live_in_group(pgid)
 
 
 def test_normal_close_leaves_no_browser_processes(pages: PageServer, tmp_path: Path) -> None:
@@ -134,7 +135,7 @@ def test_screencast_frames_become_an_animated_gif_without_ffmpeg(tmp_path: Path)
     out = assemble_gif(frames, tmp_path / "screencast-r0")
     assert out == tmp_path / "screencast-r0.gif"
     with Image.open(out) as gif:
-        assert gif.n_frames == 3 and gif.size == (64, 48)
+        assert getattr(gif, "n_frames", 1) == 3 and gif.size == (64, 48)
         assert gif.info["duration"] == 250
 
 

@@ -47,7 +47,7 @@ def guard(b: Sequence[float], c: Sequence[float], tolerance: float = 0.05,
 
 def lognormal(rng: np.random.Generator, median: float, cv: float, n: int) -> list[float]:
     sigma = math.sqrt(math.log1p(cv * cv))
-    return (median * np.exp(rng.normal(0.0, sigma, n))).tolist()
+    return [float(x) for x in median * np.exp(rng.normal(0.0, sigma, n))]
 
 
 def run_sequential(items_at: dict[int, list[GateInput]], plan: SequentialPlan) -> GateDecision:
@@ -252,8 +252,8 @@ def test_guard_false_accepts_at_cv_15_with_a_regression_of_twice_the_tolerance()
     sigma = math.sqrt(math.log1p(0.15**2))
     accepted = 0
     for _ in range(2000):
-        b = 100.0 * np.exp(rng.normal(0.0, sigma, PLAN.max_runs))
-        c = 120.0 * np.exp(rng.normal(0.0, sigma, PLAN.max_runs))
+        b = [float(x) for x in 100.0 * np.exp(rng.normal(0.0, sigma, PLAN.max_runs))]
+        c = [float(x) for x in 120.0 * np.exp(rng.normal(0.0, sigma, PLAN.max_runs))]
         d = run_sequential({n: [guard(b[:n], c[:n], tolerance=0.10)] for n in PLAN.looks},
                            PLAN)
         accepted += d.outcome == "accept"
