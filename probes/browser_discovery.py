@@ -15,12 +15,12 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from cleanloop.loop.base.envvars import CLEANLOOP_CHROMIUM
 from cleanloop.loop.base.errors import ProbeError
 
 logger = logging.getLogger(__name__)
 
 #: environment variable naming the browser executable; it wins over everything else
-ENV_CHROMIUM = "CLEANLOOP_CHROMIUM"
 #: where Playwright keeps the browsers it downloads (`playwright install chromium`)
 ENV_PLAYWRIGHT_BROWSERS = "PLAYWRIGHT_BROWSERS_PATH"
 
@@ -30,7 +30,7 @@ PATH_NAMES: tuple[str, ...] = ("google-chrome", "chromium-browser", "chromium")
 INSTALL_ADVICE = (
     "install one with `apt-get install chromium` (Debian/Ubuntu), or "
     "`python -m playwright install chromium`, or set "
-    f"{ENV_CHROMIUM}=/path/to/chrome"
+    f"{CLEANLOOP_CHROMIUM}=/path/to/chrome"
 )
 
 
@@ -64,7 +64,7 @@ def find_browser(
     `playwright.chromium.executable_path` points) is searched without starting Playwright.
     """
     tried: list[str] = []
-    named = [(env.get(ENV_CHROMIUM), ENV_CHROMIUM), (configured, "browser.executable")]
+    named = [(env.get(CLEANLOOP_CHROMIUM), CLEANLOOP_CHROMIUM), (configured, "browser.executable")]
     for value, origin in named:
         if not value:
             continue

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from cleanloop.loop.base.envvars import CLEANLOOP_CHROMIUM
 from cleanloop.loop.base.errors import ProbeError
 from cleanloop.loop.model.scenario import BrowserOptions
 from cleanloop.probes.browser import BrowserSession
 from cleanloop.probes.browser_discovery import (
-    ENV_CHROMIUM,
     find_browser,
     playwright_managed_browser,
 )
@@ -33,7 +33,7 @@ def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def test_env_wins_over_configured_and_fixed_paths(tmp_path: Path) -> None:
     env_exe, configured = fake_exe(tmp_path / "env/chrome"), fake_exe(tmp_path / "cfg/chrome")
     fixed = fake_exe(tmp_path / "fixed/chromium")
-    env = isolated_env(tmp_path, **{ENV_CHROMIUM: env_exe})
+    env = isolated_env(tmp_path, **{CLEANLOOP_CHROMIUM: env_exe})
     assert find_browser(configured, env, fixed_paths=[fixed]) == env_exe
     assert find_browser(configured, isolated_env(tmp_path), fixed_paths=[fixed]) == configured
     assert find_browser(None, isolated_env(tmp_path), fixed_paths=[fixed]) == fixed
@@ -41,10 +41,10 @@ def test_env_wins_over_configured_and_fixed_paths(tmp_path: Path) -> None:
 
 def test_a_named_browser_that_is_missing_is_an_error_not_a_fallback(tmp_path: Path) -> None:
     fixed = fake_exe(tmp_path / "fixed/chromium")
-    env = isolated_env(tmp_path, **{ENV_CHROMIUM: str(tmp_path / "nope")})
+    env = isolated_env(tmp_path, **{CLEANLOOP_CHROMIUM: str(tmp_path / "nope")})
     with pytest.raises(ProbeError) as info:
         find_browser(None, env, fixed_paths=[fixed])
-    assert f"{ENV_CHROMIUM}={tmp_path / 'nope'} is not an executable file" in str(info.value)
+    assert f"{CLEANLOOP_CHROMIUM}={tmp_path / 'nope'} is not an executable file" in str(info.value)
     assert "apt-get install chromium" in str(info.value)
     with pytest.raises(ProbeError, match="browser.executable="):
         find_browser(str(tmp_path / "nope"), isolated_env(tmp_path), fixed_paths=[fixed])
@@ -74,7 +74,7 @@ def test_nothing_found_gives_install_advice(tmp_path: Path) -> None:
         find_browser(None, isolated_env(tmp_path), fixed_paths=(missing,))
     message = str(info.value)
     assert "apt-get install chromium" in message
-    assert f"{ENV_CHROMIUM}=/path/to/chrome" in message
+    assert f"{CLEANLOOP_CHROMIUM}=/path/to/chrome" in message
     assert missing in message  # says what it tried
     assert info.value.exit_code == 3
 
@@ -87,7 +87,7 @@ def test_a_non_executable_file_is_not_a_browser(tmp_path: Path) -> None:
 
 
 def test_session_start_without_a_browser_raises_before_launching(tmp_path: Path) -> None:
-    env = isolated_env(tmp_path, **{ENV_CHROMIUM: str(tmp_path / "nope")})
+    env = isolated_env(tmp_path, **{CLEANLOOP_CHROMIUM: str(tmp_path / "nope")})
     session = BrowserSession(BrowserOptions(), env, fixed_paths=())
     with pytest.raises(ProbeError, match="apt-get install chromium"):
         session.start()
