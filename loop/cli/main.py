@@ -115,7 +115,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
         return summary_lines(result.verdict)
 
-    _emit(args.json, result.verdict, summary)
+    _emit(args.json, result.verdict.to_json(), summary)
     return EXIT_OK if result.passed else EXIT_FAIL
 
 
@@ -139,7 +139,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     _base_scenario_note(repo, args.base, args.scenario, "verify")
     with progress_while(args.json) as progress:
         result = Verifier(repo, state_root(), progress, os.environ).verify(req)
-    _emit(args.json, result.verdict, lambda: table_lines(result.verdict))
+    _emit(args.json, result.verdict.to_json(), lambda: table_lines(result.verdict))
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
 
 
@@ -192,7 +192,8 @@ def _calibrate(args: argparse.Namespace, repo: Path) -> int:
 
 def _cmd_fix(args: argparse.Namespace) -> int:
     from cleanloop.loop.base.units import parse_duration_s
-    from cleanloop.loop.fix.driver import Driver, FixRequest
+    from cleanloop.loop.fix.attempts import FixRequest
+    from cleanloop.loop.fix.driver import Driver
     from cleanloop.loop.fix.summary import summary_lines
     from cleanloop.loop.run.progress import progress_while
     from cleanloop.loop.vcs.repo import state_root
@@ -214,8 +215,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
     _base_scenario_note(repo, args.base, args.scenario, "fix")
     with progress_while(args.json) as progress:
         result = Driver(repo, state_root(), progress, os.environ).fix(req)
-    _emit(args.json, json.loads((result.fix_dir / "summary.json").read_text()),
-          lambda: summary_lines(result))
+    _emit(args.json, result.to_json(), lambda: summary_lines(result))
     return EXIT_OK if result.outcome == "fixed" else EXIT_FAIL
 
 

@@ -19,16 +19,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cleanloop.loop.base.redact import Redactor
-from cleanloop.loop.fix.agents import Agent, AgentInvocation, resolve_agent
-from cleanloop.loop.fix.attempts import Attempt, FixRequest, FixResult
+from cleanloop.loop.fix.agents import AgentInvocation, resolve_agent
+from cleanloop.loop.fix.attempts import Attempt, Feedback, FixRequest, FixResult, FixSetting
 from cleanloop.loop.fix.evidence_bundle import write_bundle
 from cleanloop.loop.fix.summary import commit_message, write_report
 from cleanloop.loop.fix.tamper import protected_violations
 from cleanloop.loop.gate.verify import Verifier, VerifyRequest, load_base_scenario
 from cleanloop.loop.model.scenario import Scenario
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.run.progress import Progress
 from cleanloop.loop.run.runner import RunResult, browser_for, run_scenario
 from cleanloop.loop.store.run_store import ensure_state_dir, new_run_id
@@ -70,11 +71,12 @@ class Driver:
         scenario, rel = load_base_scenario(self.repo, base_sha, req.scenario_path)
         fix_dir = ensure_state_dir(self.state_root) / "fixes" / new_run_id(scenario.name)
         fix_dir.mkdir(parents=True)
-        result = FixResult("exhausted", fix_dir)
+        result = FixResult("exhausted", fix_dir, scenario=scenario.name, base=base_sha)
+        setting = FixSetting(req, agent, scenario, rel, base_sha, deadline)
         try:
             # one browser for the whole loop: the reproduction and every attempt's verify
             with browser_for(scenario, self.env) as self.browser:
-                return self._loop(req, agent, scenario, rel, base_sha, result, deadline)
+                return self._loop(setting, result)
         except KeyboardInterrupt:
             _abandon(result, "interrupted", "Ctrl-C")
             raise
@@ -85,37 +87,38 @@ class Driver:
         finally:
             self.browser = None
 
-            result.report = write_report(result, scenario, base_sha)
+            result.report = write_report(result)
 
-    def _loop(self, req: FixRequest, agent: Agent, scenario: Scenario, rel: str,
-              base_sha: str, result: FixResult, deadline: float | None) -> FixResult:
-        repro = self._reproduce(scenario, rel, base_sha)
+    def _loop(self, setting: FixSetting, result: FixResult) -> FixResult:
+        scenario, deadline = setting.scenario, setting.deadline
+        repro = self._reproduce(scenario, setting.rel, setting.base_sha)
         result.reproduction = repro.verdict
         # passing checks mean nothing to fix; only a scenario of targets alone (make it
         # faster) has no absolute failure to reproduce and goes to the agent anyway
         if repro.passed and (scenario.checks or not scenario.targets):
             result.outcome = "not-reproduced"
             return result
-        failing, run_dir, gate_verdict = repro.verdict, repro.store.dir, None
-        previous_diff = ""
-        for i in range(1, req.max_iterations + 1):
+        feedback = Feedback(failing=repro.verdict, run_dir=repro.store.dir)
+        for i in range(1, setting.req.max_iterations + 1):
             if deadline is not None and time.monotonic() > deadline:
                 result.outcome = "budget"
                 break
             attempt = Attempt(i, result.fix_dir / f"attempt-{i}")
             result.attempts.append(attempt)
-            diff = self._attempt(req, agent, attempt, scenario, rel, base_sha, failing,
-                                 run_dir, gate_verdict, result.attempts[:-1],
-                                 previous_diff, deadline)
-            if attempt.outcome == "accept":
+            diff = self._attempt(setting, attempt, replace(
+                feedback, previous=tuple(result.attempts[:-1])))
+            if attempt.outcome == "accept" and attempt.verify is not None:
                 result.outcome = "fixed"
-                result.branch = self._land(scenario.name, base_sha, diff, attempt,
-                                           result.reproduction)
+                result.branch = self._land(scenario.name, setting.base_sha, diff,
+                                           attempt.iteration, attempt.verify.verdict,
+                                           repro.verdict)
                 break
-            if attempt.outcome in ("reject", "inconclusive"):
-                gate_verdict = _read_json(Path(attempt.verdict_path))
-                run_dir = Path(gate_verdict["artifacts"]["candidate"])
-                previous_diff = diff
+            if attempt.outcome in ("reject", "inconclusive") and attempt.verify is not None:
+                # the next attempt sees why this one was rejected, and its candidate's tables
+                feedback = replace(feedback, gate=attempt.verify.verdict,
+                                   run_dir=Path(attempt.verify.verdict.artifacts.candidate
+                                                or attempt.verify.run_dir),
+                                   previous_diff=diff)
         return result
 
     def _reproduce(self, scenario: Scenario, rel: str, base_sha: str) -> RunResult:
@@ -126,20 +129,22 @@ class Driver:
                                 state_root=self.state_root, repeat=1, progress=self.progress,
                                 env=self.env, browser=self.browser)
 
-    def _attempt(self, req: FixRequest, agent: Agent, attempt: Attempt, scenario: Scenario,
-                 rel: str, base_sha: str, failing: dict[str, Any], run_dir: Path,
-                 gate_verdict: dict[str, Any] | None, previous: list[Attempt],
-                 previous_diff: str, deadline: float | None) -> str:
+    def _attempt(self, setting: FixSetting, attempt: Attempt, feedback: Feedback) -> str:
+        """One iteration: agent, diff, tamper check, verify. Sets the attempt's outcome (and
+        its verify, when one ran); returns the agent's diff."""
+        req, agent, scenario, rel = setting.req, setting.agent, setting.scenario, setting.rel
+        deadline = setting.deadline
         attempt.dir.mkdir(parents=True)
         with WorktreeManager(self.repo) as wm:
-            wt = wm.create(base_sha, f"attempt-{attempt.iteration}")
-            if req.continue_previous and previous_diff:
-                wt.apply_patch(previous_diff)
+            wt = wm.create(setting.base_sha, f"attempt-{attempt.iteration}")
+            if req.continue_previous and feedback.previous_diff:
+                wt.apply_patch(feedback.previous_diff)
             prompt = write_bundle(
                 out_dir=attempt.dir, scenario=scenario, scenario_rel=rel,
-                repo_hint=str(self.repo), failing_verdict=failing, run_dir=run_dir,
-                iteration=attempt.iteration, previous_attempts=[a.as_dict() for a in previous],
-                gate_verdict=gate_verdict, redactor=self.redactor)
+                repo_hint=str(self.repo), failing_verdict=feedback.failing,
+                run_dir=feedback.run_dir, iteration=attempt.iteration,
+                previous_attempts=[a.as_dict() for a in feedback.previous],
+                gate_verdict=feedback.gate, redactor=self.redactor)
             timeout = req.agent_timeout_s
             if deadline is not None:
                 timeout = max(1.0, min(timeout, deadline - time.monotonic()))
@@ -170,19 +175,20 @@ class Driver:
         self.progress.phase(f"fix {scenario.name}: attempt {attempt.iteration}: verifying")
         verifier = Verifier(self.repo, self.state_root, self.progress, self.env,
                             browser=self.browser)
-        vreq = VerifyRequest(scenario_path=self.repo / rel, base=base_sha,
+        vreq = VerifyRequest(scenario_path=self.repo / rel, base=setting.base_sha,
                              patch=attempt.dir / "diff.patch", deadline=deadline)
         if req.plan is not None:
             vreq = replace(vreq, plan=req.plan)
         res = verifier.verify(vreq)
-        (attempt.dir / "verdict.json").write_text(
-            (res.run_dir / "verdict.json").read_text(encoding="utf-8"), encoding="utf-8")
+        # a copy for the user next to the attempt; the loop keeps using `res` in memory
+        (attempt.dir / "verdict.json").write_text(res.verdict.dumps(), encoding="utf-8")
         attempt.verdict_path = str(attempt.dir / "verdict.json")
+        attempt.verify = res
         attempt.outcome, attempt.reason = res.outcome, res.reason
         return diff
 
-    def _land(self, scenario: str, base_sha: str, diff: str, attempt: Attempt,
-              reproduction: dict[str, Any]) -> str:
+    def _land(self, scenario: str, base_sha: str, diff: str, iteration: int, verdict: Verdict,
+              reproduction: Verdict) -> str:
 
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in scenario)
@@ -192,10 +198,8 @@ class Driver:
         n = 2
         while branch in taken:  # two fixes of one scenario landing in the same second
             branch, n = f"cleanloop/{safe}-{stamp}-{n}", n + 1
-        verdict = _read_json(Path(attempt.verdict_path))
         commit_on_new_branch(self.repo, base_sha, diff, branch,
-                             commit_message(scenario, verdict, attempt.iteration,
-                                            reproduction))
+                             commit_message(scenario, verdict, iteration, reproduction))
         return branch
 
 
@@ -205,10 +209,3 @@ def _abandon(result: FixResult, outcome: str, reason: str) -> None:
     for a in result.attempts:
         if a.outcome == "pending":
             a.outcome, a.reason = outcome, reason
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data

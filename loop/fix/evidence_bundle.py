@@ -41,6 +41,7 @@ from cleanloop.loop.fix.prompt import (
     render_prompt,
 )
 from cleanloop.loop.model.scenario import Scenario
+from cleanloop.loop.model.verdict_types import CheckEntry, Verdict
 from cleanloop.loop.report.verify_table import table_lines
 
 logger = logging.getLogger(__name__)
@@ -198,11 +199,10 @@ def _failed_requests(w: _Writer, browser: pd.DataFrame, spans: pd.DataFrame) -> 
                    tuple(entries[:EXCERPT_N]), len(entries))
 
 
-def _snapshot_paths(verdict: dict[str, Any], run_dir: Path | None) -> list[Path]:
+def _snapshot_paths(verdict: Verdict, run_dir: Path | None) -> list[Path]:
     found: list[str] = []
-    evidences = [c.get("evidence") or {} for c in verdict.get("checks", []) if not c.get("ok")]
-    evidences += [s.get("evidence") or {} for r in verdict.get("runs", [])
-                  for s in r.get("steps", []) if not s.get("ok", True)]
+    evidences = [c.evidence for c in verdict.failing()]
+    evidences += [s.evidence for r in verdict.runs for s in r.steps if not s.ok]
     for ev in evidences:
         found += [ev[k] for k in ("screenshot", "dom", "aria") if isinstance(ev.get(k), str)]
     if not found and run_dir is not None:
@@ -217,7 +217,7 @@ def _snapshot_paths(verdict: dict[str, Any], run_dir: Path | None) -> list[Path]
     return paths
 
 
-def _copy_snapshots(w: _Writer, verdict: dict[str, Any], run_dir: Path | None) -> list[str]:
+def _copy_snapshots(w: _Writer, verdict: Verdict, run_dir: Path | None) -> list[str]:
     out = []
     shots = [p for p in _snapshot_paths(verdict, run_dir) if p.suffix == ".png"]
     texts = [p for p in _snapshot_paths(verdict, run_dir) if p.suffix != ".png"]
@@ -243,36 +243,36 @@ def tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 1 << 20) -> str:
     return "\n".join(data.splitlines()[-lines:]) + "\n" if data.strip() else ""
 
 
-def _gate_doc(gate_verdict: dict[str, Any]) -> str:
+def _gate_doc(gate_verdict: Verdict) -> str:
     try:
         table = "\n".join(table_lines(gate_verdict))
     except (KeyError, TypeError, IndexError, ValueError):
-        table = json.dumps(gate_verdict.get("checks", []), indent=2, default=str)
+        table = json.dumps([c.to_json() for c in gate_verdict.checks], indent=2, default=str)
     return (f"# Why the previous attempt was rejected\n\nVerdict: "
-            f"{gate_verdict.get('verdict', '?')}\n\nReason:\n\n"
-            f"{fence(str(gate_verdict.get('reason', '')))}\n\n{fence(table)}\n")
+            f"{gate_verdict.verdict}\n\nReason:\n\n"
+            f"{fence(gate_verdict.reason or '')}\n\n{fence(table)}\n")
 
 
 def write_bundle(*, out_dir: Path, scenario: Scenario, scenario_rel: str, repo_hint: str,
-                 failing_verdict: dict[str, Any], run_dir: Path | None, iteration: int,
+                 failing_verdict: Verdict, run_dir: Path | None, iteration: int,
                  previous_attempts: Sequence[dict[str, Any]] = (),
-                 gate_verdict: dict[str, Any] | None = None,
+                 gate_verdict: Verdict | None = None,
                  redactor: Redactor, budget_chars: int = 12000) -> Path:
     """Write prompt.md and evidence/ under `out_dir`; returns the prompt's path.
 
     `previous_attempts` entries: {"iteration", "outcome", "reason", "diff_stat"}.
     """
     w = _Writer(out_dir / EVIDENCE, redactor)
-    failing = [c for c in failing_verdict.get("checks", []) if not c.get("ok")]
-    w.text("failing_checks.json",
-           json.dumps(redactor.redact_data(failing), indent=2, default=str) + "\n")
+    failing = failing_verdict.failing()
+    w.text("failing_checks.json", json.dumps(redactor.redact_data([c.to_json() for c in failing]),
+                                             indent=2, default=str) + "\n")
     logs, spans, browser = (read_table(run_dir, n) for n in ("logs", "spans", "browser"))
     errors, trace_id = _error_logs(w, logs)
     excerpts = [errors, _console(w, browser), _slow_spans(w, spans),
                 _failed_requests(w, browser, spans)]
     excerpts = [_mark_relevant(e, failing) for e in excerpts]
     attachments = _copy_snapshots(w, failing_verdict, run_dir)
-    log_path = failing_verdict.get("artifacts", {}).get("app_log") or (
+    log_path = failing_verdict.artifacts.app_log or (
         run_dir / "app.log" if run_dir is not None else None)
     log_tail = tail(Path(log_path)) if log_path else ""
     attachments.append(w.text("app.log.tail", log_tail or "none\n"))
@@ -302,8 +302,7 @@ _RELEVANT_ROOTS = {
 }
 
 
-def _mark_relevant(e: Excerpt, failing: Sequence[dict[str, Any]]) -> Excerpt:
-    roots = {str(c.get("check", "")).split("(")[0].split(".")[0].split(" ")[0].strip()
-             for c in failing}
+def _mark_relevant(e: Excerpt, failing: Sequence[CheckEntry]) -> Excerpt:
+    roots = {c.check.split("(")[0].split(".")[0].split(" ")[0].strip() for c in failing}
     relevant = bool(roots & set(_RELEVANT_ROOTS.get(e.title, ())))
     return Excerpt(e.title, e.file, e.lines, e.total, relevant)

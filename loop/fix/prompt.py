@@ -32,6 +32,7 @@ from cleanloop.loop.base.redact import Redactor
 from cleanloop.loop.fix.tamper import ALWAYS_PROTECTED
 from cleanloop.loop.model.scenario import Scenario
 from cleanloop.loop.model.verdict import format_value
+from cleanloop.loop.model.verdict_types import CheckEntry, Verdict
 
 TRUNCATED = "(truncated: see evidence/)"
 MAX_CHECKS = 12
@@ -58,11 +59,12 @@ class PromptContext:
     iteration: int
     bundle_dir: Path
     run_dir: Path | None
-    failing_checks: Sequence[dict[str, Any]]
+    failing_checks: Sequence[CheckEntry]
     excerpts: Sequence[Excerpt] = ()
     attachments: Sequence[str] = ()         # other evidence files, relative to bundle_dir
+    #: earlier attempts as in summary.json: {"iteration", "outcome", "reason", "diff_stat"}
     previous_attempts: Sequence[dict[str, Any]] = ()
-    gate_verdict: dict[str, Any] | None = None
+    gate_verdict: Verdict | None = None
     trace_id: str = ""                      # a trace worth querying, if any
 
 
@@ -138,22 +140,22 @@ def _evidence_lines(ev: dict[str, Any]) -> list[str]:
     return out
 
 
-def check_block(c: dict[str, Any]) -> str:
+def check_block(c: CheckEntry) -> str:
     """One failing check: value vs threshold, note and top evidence, fenced."""
-    unit = c.get("unit", "")
-    if c.get("step") is not None or c.get("value") is None and c.get("threshold") is None:
+    unit = c.unit
+    if c.step is not None or c.value is None and c.threshold is None:
         result = "failed"
     else:
-        result = f"value {format_value(c.get('value'), unit)}"
-        if c.get("threshold") is not None:
-            op = f"{c['op']} " if c.get("op") else ""
-            result += f", needs {op}{format_value(c['threshold'], unit)}"
-        if c.get("worst") is not None and c["worst"] != c.get("value"):
-            result += f", worst run {format_value(c['worst'], unit)}"
-    lines = [f"✗ {c.get('check')}", f"  {result}"]
-    if c.get("note"):
-        lines.append(f"  note: {clip(c['note'], 400)}")
-    lines += ["  " + line for line in _evidence_lines(c.get("evidence") or {})]
+        result = f"value {format_value(c.value, unit)}"
+        if c.threshold is not None:
+            op = f"{c.op} " if c.op else ""
+            result += f", needs {op}{format_value(c.threshold, unit)}"
+        if c.worst is not None and c.worst != c.value:
+            result += f", worst run {format_value(c.worst, unit)}"
+    lines = [f"✗ {c.check}", f"  {result}"]
+    if c.note:
+        lines.append(f"  note: {clip(c.note, 400)}")
+    lines += ["  " + line for line in _evidence_lines(c.evidence)]
     return fence("\n".join(lines))
 
 
@@ -167,27 +169,25 @@ def _failing(ctx: PromptContext) -> Section:
     return Section(f"Failing checks ({len(checks)})", blocks, keep=1)
 
 
-def gate_rows(verdict: dict[str, Any]) -> list[str]:
+def gate_rows(verdict: Verdict) -> list[str]:
     """Compact rows for what failed in a verify verdict."""
     rows = []
-    for c in verdict.get("checks", []):
-        if c.get("ok"):
-            continue
-        e, unit = c.get("evidence") or {}, c.get("unit", "")
-        if c.get("kind") == "relative":
+    for c in verdict.failing():
+        e, unit = c.evidence, c.unit
+        if c.kind == "relative":
             ci = e.get("ci") or [None, None]
             ratio = "-" if e.get("ratio") is None else f"{e['ratio']:.3f}"
             bounds = ", ".join("-" if v is None else f"{v:.3f}" for v in ci)
             p = "-" if e.get("p_value") is None else f"{e['p_value']:.2g}"
             rows.append(
-                f"✗ {c.get('check')} [{c.get('role')}]: {str(e.get('classification', '')).upper()}"
+                f"✗ {c.check} [{c.role}]: {str(e.get('classification', '')).upper()}"
                 f"  ratio {ratio} CI [{bounds}] p={p} threshold {e.get('threshold')}"
                 f"  median {format_value(e.get('median_baseline'), unit)} -> "
                 f"{format_value(e.get('median_candidate'), unit)} "
                 f"(n {e.get('n_baseline')}/{e.get('n_candidate')})")
         else:
-            rows.append(f"✗ {c.get('check')}: value {format_value(c.get('value'), unit)}"
-                        + (f"  {clip(c['note'])}" if c.get("note") else ""))
+            rows.append(f"✗ {c.check}: value {format_value(c.value, unit)}"
+                        + (f"  {clip(c.note)}" if c.note else ""))
     return rows
 
 
@@ -206,7 +206,7 @@ def _rejection(ctx: PromptContext) -> Section:
     gv = ctx.gate_verdict
     if gv is not None:
         rows = gate_rows(gv)
-        text = f"The gate rejected the last attempt: {clip(gv.get('reason', ''), 400)}"
+        text = f"The gate rejected the last attempt: {clip(gv.reason or '', 400)}"
         blocks.append(text + ("\n" + fence("\n".join(rows)) if rows else "")
                       + "\nFull table: evidence/gate.md")
     return Section("Why the previous attempt was rejected", blocks)

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cleanloop.loop.model.verdict import format_value
+from cleanloop.loop.model.verdict_types import CheckEntry, Verdict
 
 if TYPE_CHECKING:
     from cleanloop.loop.fix.attempts import FixResult
-    from cleanloop.loop.model.scenario import Scenario
 
 
-def improvements(verdict: dict[str, Any]) -> list[str]:
+def improvements(verdict: Verdict) -> list[str]:
     """One line per target: 'SLI 41.9ms -> 13.2ms (x0.29 [0.07, 0.70], p=0.0011)'."""
     lines = []
-    for c in verdict.get("checks", []):
-        if c.get("kind") != "relative" or c.get("role") != "target":
+    for c in verdict.checks:
+        if c.kind != "relative" or c.role != "target":
             continue
-        e, unit = c["evidence"], c.get("unit", "")
+        e, unit = c.evidence, c.unit
         lo, hi = e["ci"]
         lines.append(f"{e['sli']}: {format_value(e['median_baseline'], unit)} -> "
                      f"{format_value(e['median_candidate'], unit)} (x{e['ratio']:.3f} "
@@ -28,51 +28,44 @@ def improvements(verdict: dict[str, Any]) -> list[str]:
     return lines
 
 
-def commit_message(scenario: str, verdict: dict[str, Any], iteration: int,
-                   reproduction: dict[str, Any] | None = None) -> str:
+def commit_message(scenario: str, verdict: Verdict, iteration: int,
+                   reproduction: Verdict | None = None) -> str:
     """Title and body: what improved (targets), and each check from the base's reproduction
     to the accepted candidate ('console.errors == 0: 1 -> 0 (ok)')."""
     better = improvements(verdict)
-    before = {c["check"]: c for c in (reproduction or {}).get("checks", [])}
-    checks = [c for c in verdict.get("checks", []) if c.get("kind") in ("absolute", "zero")]
+    before = {c.check: c for c in (reproduction.checks if reproduction is not None else ())}
+    checks = [c for c in verdict.checks if c.kind in ("absolute", "zero")]
     title = f"cleanloop: fix {scenario}"
-    fixed = [c for c in checks if c["ok"] and c["check"] in before
-             and not before[c["check"]]["ok"]]
+    fixed = [c for c in checks if c.ok and c.check in before and not before[c.check].ok]
     if better:
         title += " (" + better[0].split(" (")[0] + ")"
     elif fixed:
-        title += f" ({_from_to(fixed[0], before[fixed[0]['check']])})"
-    body = [f"Accepted by cleanloop's gate on attempt {iteration}: {verdict.get('reason', '')}",
-            ""]
+        title += f" ({_from_to(fixed[0], before[fixed[0].check])})"
+    body = [f"Accepted by cleanloop's gate on attempt {iteration}: {verdict.reason or ''}", ""]
     body += [f"- {line}" for line in better]
-    body += [f"- {_from_to(c, before.get(c['check']))} ({'ok' if c['ok'] else 'FAIL'})"
+    body += [f"- {_from_to(c, before.get(c.check))} ({'ok' if c.ok else 'FAIL'})"
              for c in checks]
-    shown = {c["check"] for c in checks}
+    shown = {c.check for c in checks}
     # a failed step of the reproduction (an expectation): the candidate passed every step
     body += [f"- {text}: failed on the base, passes on the candidate"
-             for text, c in before.items() if text not in shown and not c["ok"]
+             for text, c in before.items() if text not in shown and not c.ok
              and text.startswith("step ")]
     return title + "\n\n" + "\n".join(body).rstrip() + "\n"
 
 
-def _from_to(check: dict[str, Any], base: dict[str, Any] | None) -> str:
-    unit = check.get("unit", "")
-    now = format_value(check["value"], unit)
+def _from_to(check: CheckEntry, base: CheckEntry | None) -> str:
+    now = format_value(check.value, check.unit)
     if base is None:
-        return f"{check['check']}: {now}"
-    return f"{check['check']}: {format_value(base['value'], base.get('unit', ''))} -> {now}"
+        return f"{check.check}: {now}"
+    return f"{check.check}: {format_value(base.value, base.unit)} -> {now}"
 
 
-def write_report(result: FixResult, scenario: Scenario, base_sha: str) -> Path:
-    summary = {"outcome": result.outcome, "scenario": scenario.name, "base": base_sha,
-               "branch": result.branch, "attempts": [a.as_dict() for a in result.attempts],
-               "reproduction": {"verdict": result.reproduction.get("verdict"),
-                                "run_dir": result.reproduction.get("artifacts", {})
-                                .get("run_dir")}}
-    (result.fix_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
+def write_report(result: FixResult) -> Path:
+    """summary.json (FixResult.to_json) and report.md in the fix directory; report.md's path."""
+    (result.fix_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2) + "\n",
                                                  encoding="utf-8")
-    lines = [f"# cleanloop fix: {scenario.name}", "",
-             f"- outcome: **{result.outcome}**", f"- base: `{base_sha}`"]
+    lines = [f"# cleanloop fix: {result.scenario}", "",
+             f"- outcome: **{result.outcome}**", f"- base: `{result.base}`"]
     if result.branch:
         lines.append(f"- branch: `{result.branch}`")
     lines += ["", "| attempt | outcome | reason | diff |", "|---|---|---|---|"]
@@ -90,9 +83,9 @@ def summary_lines(result: FixResult) -> list[str]:
             "error": "ERROR"}[result.outcome]
     lines = [f"{head}  {result.fix_dir}"]
     if result.outcome == "not-reproduced":
+        run_dir = result.reproduction.artifacts.run_dir if result.reproduction else None
         lines.append("  the scenario's checks already pass on the base revision; "
-                     "nothing to fix (evidence: "
-                     f"{result.reproduction.get('artifacts', {}).get('run_dir')})")
+                     f"nothing to fix (evidence: {run_dir})")
     for a in result.attempts:
         lines.append(f"  attempt {a.iteration}: {a.outcome.upper():<12} {a.reason}")
         lines.append(f"      {a.diff_stat}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cleanloop.loop.base.errors import LaunchError
 from cleanloop.loop.gate.items import planned_items
@@ -107,7 +107,7 @@ class Interleaving:
 
     def _candidate_step_failures(self) -> list[str]:
         # "step #3 (cart-count): expect_text at x.yaml:13: ..." rather than naming it twice
-        return [f"{f['check']}: " + re.sub(r"^step #\d+ \(([^)]*)\) at ", r"\1 at ", f["note"])
+        return [f"{f.check}: " + re.sub(r"^step #\d+ \(([^)]*)\) at ", r"\1 at ", f.note)
                 for f in step_failures(self.sides[1].runs)]
 
     def _outcome(self) -> tuple[str, str]:
@@ -127,14 +127,8 @@ class Interleaving:
         run_dir = self.sides[0].store.dir.parent
         verdict = build_verify_verdict(self.scenario, self.sides, self.decision, self.checks,
                                        outcome, reason)
-        (run_dir / "verdict.json").write_text(_dumps(verdict), encoding="utf-8")
+        (run_dir / "verdict.json").write_text(verdict.dumps(), encoding="utf-8")
         return VerifyResult(outcome=outcome, reason=reason, scenario=self.scenario,
                             decision=self.decision, checks=self.checks,
                             step_failures=self._candidate_step_failures(), run_dir=run_dir,
                             verdict=verdict)
-
-
-def _dumps(data: Any) -> str:
-    import json
-
-    return json.dumps(data, indent=2, default=str) + "\n"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cleanloop.loop.gate.plan import SequentialPlan
 from cleanloop.loop.gate.types import GateDecision
 from cleanloop.loop.model.evaluation import CheckResult
 from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.scenario import Scenario
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.run.session import Session
 from cleanloop.loop.store.run_store import RunStore
 from cleanloop.loop.vcs.worktree import Worktree
@@ -39,7 +39,8 @@ class VerifyResult:
     checks: list[CheckResult]
     step_failures: list[str]
     run_dir: Path
-    verdict: dict[str, Any]
+    #: built once; run_dir/verdict.json is its JSON form
+    verdict: Verdict
     candidate_diff: str = ""
 
 

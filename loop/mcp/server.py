@@ -209,7 +209,8 @@ class CleanloopMcp:
         return await self._job(snap)
 
     async def stop_app(self, session: SessionId) -> dict[str, Any]:
-        return mcp_tools.jsonable(await self._job(self.apps.stop, session))
+        stopped: dict[str, Any] = mcp_tools.jsonable(await self._job(self.apps.stop, session))
+        return stopped
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def serve_stdio(self, server: MCPServer[Any]) -> None:

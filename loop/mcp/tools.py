@@ -20,6 +20,7 @@ from cleanloop.loop.base.errors import UsageError
 from cleanloop.loop.gate.verify import Verifier, VerifyRequest
 from cleanloop.loop.model.scenario import load_scenario
 from cleanloop.loop.model.verdict import summary_lines
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.report.verify_table import table_lines
 from cleanloop.loop.run.progress import QuietProgress
 from cleanloop.loop.run.runner import run_scenario
@@ -55,10 +56,11 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def failing_checks(verdict: dict[str, Any]) -> list[dict[str, Any]]:
-    """The checks of a verdict that did not hold, with value, threshold and evidence."""
-    return [jsonable({k: c[k] for k in FAILURE_KEYS if k in c})
-            for c in verdict.get("checks", []) if not c.get("ok")]
+def failing_checks(verdict: Verdict) -> list[dict[str, Any]]:
+    """The checks of a verdict that did not hold, with value, threshold and evidence (the
+    keys of FAILURE_KEYS that the entry writes to verdict.json)."""
+    return [jsonable({k: entry[k] for k in FAILURE_KEYS if k in entry})
+            for entry in (c.to_json() for c in verdict.failing())]
 
 
 def _path(cwd: Path, given: str) -> Path:
@@ -74,7 +76,7 @@ def run_tool(cwd: Path, scenario: str, repeat: int) -> dict[str, Any]:
     logger.info("mcp: running %s (%d repetition(s))", path, repeat)
     result = run_scenario(loaded, project_dir=path.resolve().parent, state_root=state_root(cwd),
                           repeat=repeat, progress=QuietProgress(), env=dict(os.environ))
-    return {"verdict": result.verdict["verdict"], "run_id": result.store.dir.name,
+    return {"verdict": result.verdict.verdict, "run_id": result.store.dir.name,
             "run_dir": str(result.store.dir), "summary": summary_lines(result.verdict),
             "failing": failing_checks(result.verdict)}
 
@@ -95,8 +97,8 @@ def failures_tool(cwd: Path, run: str) -> list[dict[str, Any]]:
     if not path.exists():
         raise UsageError(f"{run_dir} has no verdict.json (the run did not finish)")
     try:
-        verdict = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        verdict = Verdict.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from exc
     return failing_checks(verdict)
 

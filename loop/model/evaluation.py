@@ -19,6 +19,7 @@ from cleanloop.loop.model.checks import Check, SliRef
 from cleanloop.loop.model.evidence import evidence_for
 from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.sli import SliRegistry, is_binary
+from cleanloop.loop.model.verdict_types import CheckEntry
 
 
 @dataclass
@@ -31,12 +32,13 @@ class CheckResult:
     note: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
+    def entry(self) -> CheckEntry:
+        """This result as a row of the verdict's checks (values rounded as written)."""
         c = self.check
-        return {"check": c.text, "kind": c.kind, "role": c.role, "value": _round(self.value),
-                "threshold": c.threshold, "op": c.op, "ok": self.ok, "worst": _round(self.worst),
-                "values": [_round(v) for v in self.values], "note": self.note,
-                "line": c.line, "unit": sli_unit(c.sli), "evidence": self.evidence}
+        return CheckEntry("check", c.text, c.kind, c.role, _round(self.value), c.threshold,
+                          self.ok, self.evidence, op=c.op, worst=_round(self.worst),
+                          values=tuple(_round(v) for v in self.values), note=self.note,
+                          line=c.line, unit=sli_unit(c.sli))
 
 
 _DURATION_AGGS = {"p50", "p75", "p90", "p95", "p99", "median", "mean", "min", "max", "sum"}

@@ -14,6 +14,7 @@ from typing import Any
 
 from cleanloop.loop.base.errors import UsageError
 from cleanloop.loop.base.redact import Redactor
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.store.query import query_run
 
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em;color:#1a1a1a}
@@ -62,15 +63,15 @@ class _Page:
         self.parts.append(f"<table><tr>{head}</tr>{''.join(body)}</table>")
 
 
-def _checks(page: _Page, verdict: Mapping[str, Any]) -> None:
+def _checks(page: _Page, verdict: Verdict) -> None:
     page.heading("Checks")
-    rows, classes = [], []
-    for c in verdict.get("checks", []):
-        ev = c.get("evidence") or {}
-        detail = c.get("note") or ev.get("reason") or ""
-        rows.append(["pass" if c["ok"] else "FAIL", c["check"], c.get("role", ""),
-                     c.get("value"), c.get("threshold"), c.get("classification", ""), detail])
-        classes.append("ok" if c["ok"] else "bad")
+    rows: list[list[Any]] = []
+    classes = []
+    for c in verdict.checks:
+        detail = c.note or c.evidence.get("reason") or ""
+        rows.append(["pass" if c.ok else "FAIL", c.check, c.role, c.value, c.threshold,
+                     c.classification, detail])
+        classes.append("ok" if c.ok else "bad")
     page.table(["", "check", "role", "value", "threshold", "class", "detail"], rows, classes)
 
 
@@ -98,21 +99,20 @@ def write_report(run_dir: Path, env: Mapping[str, str]) -> Path:
     verdict_path = run_dir / "verdict.json"
     if not verdict_path.exists():
         raise UsageError(f"{run_dir} has no verdict.json; is it a run directory?")
-    verdict = json.loads(verdict_path.read_text(encoding="utf-8"))
+    verdict = Verdict.from_json(json.loads(verdict_path.read_text(encoding="utf-8")))
     page = _Page(Redactor.from_env(env))
-    title = f"cleanloop {verdict.get('verdict', '?').upper()}: {verdict.get('scenario', '?')}"
+    title = f"cleanloop {verdict.verdict.upper()}: {verdict.scenario}"
     page.parts.append(f"<h1>{page.text(title)}</h1>")
-    if verdict.get("reason"):
-        page.parts.append(f"<p>{page.text(verdict['reason'])}</p>")
+    if verdict.reason:
+        page.parts.append(f"<p>{page.text(verdict.reason)}</p>")
     page.parts.append(f"<p><code>{page.text(run_dir)}</code></p>")
     _checks(page, verdict)
     for sub, label in ((run_dir, ""), (run_dir / "candidate", " (candidate)"),
                        (run_dir / "baseline", " (baseline)")):
         _tables(page, sub, label)
     _screenshots(page, run_dir, run_dir)
-    steps = [[r.get("side", ""), r.get("repeat"), s["index"], s["name"],
-              "ok" if s["ok"] else "FAIL", round(s["duration_ms"], 1), s.get("message", "")]
-             for r in verdict.get("runs", []) for s in r.get("steps", [])]
+    steps = [[r.side or "", r.repeat, s.index, s.name, "ok" if s.ok else "FAIL",
+              round(s.duration_ms, 1), s.message] for r in verdict.runs for s in r.steps]
     if steps:
         page.heading("Steps")
         page.table(["side", "run", "#", "step", "", "ms", "message"], steps)

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cleanloop.loop.model.scenario import Scenario
 from cleanloop.loop.run.progress import Progress
@@ -16,20 +16,20 @@ from cleanloop.loop.store.run_store import RunStore
 
 if TYPE_CHECKING:
     from cleanloop.loop.model.run_data import RunData
-
-if TYPE_CHECKING:
+    from cleanloop.loop.model.verdict_types import Verdict
     from cleanloop.probes.browser import BrowserSession
 
 
 @dataclass
 class RunResult:
     store: RunStore
-    verdict: dict[str, Any]
+    #: built once; verdict.json is its JSON form
+    verdict: Verdict
     repetitions: list[RunData]
 
     @property
     def passed(self) -> bool:
-        return bool(self.verdict["verdict"] == "pass")
+        return self.verdict.passed
 
 
 @contextlib.contextmanager
@@ -108,5 +108,5 @@ def run_scenario(scenario: Scenario, *, project_dir: Path, state_root: Path, rep
         scenario=scenario.name, scenario_file=scenario.path, run_dir=store.dir, reps=reps,
         results=results, app_log_tail=tail,
         not_evaluated=[c.text for c in scenario.targets + scenario.guards])
-    store.write_json("verdict.json", verdict)
+    (store.dir / "verdict.json").write_text(verdict.dumps(), encoding="utf-8")
     return RunResult(store, verdict, reps)

@@ -13,6 +13,7 @@ from cleanloop.loop.base.redact import REDACTED, Redactor
 from cleanloop.loop.fix.evidence_bundle import write_bundle
 from cleanloop.loop.fix.prompt import TRUNCATED, example_queries, fence
 from cleanloop.loop.model.scenario import Scenario, load_scenario
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.store.query import query_run
 from cleanloop.loop.store.run_store import RunStore
 
@@ -157,9 +158,10 @@ def bundle(tmp_path: Path, scenario: Scenario, run_dir: Path | None, *, budget: 
         "verdict": "fail", "checks": [failing_verdict(tmp_path)["checks"][0]], "artifacts": {}}
     return write_bundle(
         out_dir=tmp_path / name, scenario=scenario, scenario_rel="scenarios/checkout.yaml",
-        repo_hint="the shop repository", failing_verdict=verdict, run_dir=run_dir,
-        iteration=2 if rejected else 1, previous_attempts=ATTEMPTS if rejected else (),
-        gate_verdict=GATE if rejected else None,
+        repo_hint="the shop repository", failing_verdict=Verdict.from_json(verdict),
+        run_dir=run_dir, iteration=2 if rejected else 1,
+        previous_attempts=ATTEMPTS if rejected else (),
+        gate_verdict=Verdict.from_json(GATE) if rejected else None,
         redactor=Redactor.from_env({"SHOP_DB_PASSWORD": SECRET}), budget_chars=budget)
 
 

@@ -14,6 +14,7 @@ from cleanloop.loop.gate.items import planned_items
 from cleanloop.loop.gate.power import guard_detectable, guard_runs_needed, target_runs_needed
 from cleanloop.loop.gate.rules import DEFAULT_PLAN, GateInput, decide
 from cleanloop.loop.model.scenario import load_scenario
+from cleanloop.loop.model.verdict_types import Verdict
 from cleanloop.loop.report.verify_table import table_lines
 
 SCENARIO = """\
@@ -34,7 +35,7 @@ def lognormal(rng: np.random.Generator, cv: float, n: int) -> list[float]:
     return (100.0 * np.exp(rng.normal(0.0, math.sqrt(math.log1p(cv * cv)), n))).tolist()
 
 
-def verdict_of(items: list[GateInput]) -> dict:
+def verdict_of(items: list[GateInput]) -> Verdict:
     decision = decide(items, DEFAULT_PLAN, 0)
     checks = [{"check": c.source, "kind": "relative", "role": c.role, "ok": c.ok,
                "unit": "ms", "evidence": c.as_dict()} for c in decision.comparisons]
@@ -43,7 +44,7 @@ def verdict_of(items: list[GateInput]) -> dict:
                "candidate": {"commit": "b" * 40, "runs": 6},
                "artifacts": {"run_dir": "/tmp/x"}, "checks": checks,
                "gate": decision.as_dict()}
-    return json.loads(json.dumps(verdict, allow_nan=False))
+    return Verdict.from_json(json.loads(json.dumps(verdict, allow_nan=False)))
 
 
 def test_the_table_shows_noise_detectable_effect_bound_and_advice() -> None:
@@ -51,7 +52,7 @@ def test_the_table_shows_noise_detectable_effect_bound_and_advice() -> None:
     noisy = GateInput('span("GET /b").p95', "guard b", "guard", 0.10, lognormal(rng, 0.25, 6),
                       lognormal(rng, 0.25, 6))
     verdict = verdict_of([noisy])
-    assert verdict["verdict"] == "inconclusive"
+    assert verdict.verdict == "inconclusive"
     text = "\n".join(table_lines(verdict))
     header = next(line for line in text.splitlines() if "SLI" in line)
     assert "CV" in header and "detects" in header

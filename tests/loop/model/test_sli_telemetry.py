@@ -17,6 +17,7 @@ from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.sli_sources import default_registry
 from cleanloop.loop.model.steps import StepResult
 from cleanloop.loop.model.verdict import summary_lines
+from cleanloop.loop.model.verdict_types import Verdict
 from tests.shop_repo import seeded_shop
 
 REGISTRY = default_registry()
@@ -218,8 +219,9 @@ def test_a_typo_in_a_span_name_fails_its_zero_count_check_with_no_data() -> None
 
 def test_no_data_is_printed_as_no_data() -> None:
     res = evaluate_check(REGISTRY, parse_check('span("GET /").error_count == 0'), NO_SPANS[:1])
-    verdict = {"verdict": "fail", "scenario": "s", "runs": [{}], "checks": [res.as_dict()],
-               "artifacts": {"run_dir": "/tmp/run"}}
+    verdict = Verdict.from_json({"verdict": "fail", "scenario": "s", "runs": [{}],
+                                 "checks": [res.entry().to_json()],
+                                 "artifacts": {"run_dir": "/tmp/run"}})
     lines = summary_lines(verdict)
     assert lines[1].startswith('  ✗ span("GET /").error_count == 0')
     assert lines[1].endswith(" no data")
@@ -265,4 +267,4 @@ def test_run_with_the_apps_tracing_off_fails_its_zero_count_span_check_with_no_d
     # the run itself worked: the step passed and logs (stdout capture) were measured
     assert checks["logs(level >= critical).count == 0"]["ok"]
     assert all(s["ok"] for r in verdict["runs"] for s in r["steps"])
-    assert summary_lines(verdict) == out.rstrip("\n").splitlines()
+    assert summary_lines(Verdict.from_json(verdict)) == out.rstrip("\n").splitlines()
