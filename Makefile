@@ -37,11 +37,13 @@ demo: $(STAMP) browser
 	$(VENV)/bin/cleanloop demo
 
 test: $(STAMP) browser
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check loop probes collectors tests bench
+	$(VENV)/bin/ruff check cleanloop loop probes collectors tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP) browser
 	$(PY) bench/ingest.py
