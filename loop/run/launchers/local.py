@@ -1,8 +1,8 @@
-"""Launchers start the app under test. LocalProcess is the default.
+"""The `local` launcher: the app as a process on this machine (the default).
 
-Contract (ARCHITECTURE.md): `start(env) -> handle`, `stop()`, `logs()`.
-The child runs in its own process group (session); teardown is SIGTERM to the
-whole group, then SIGKILL after a grace period, on every exit path.
+It implements the Launcher protocol (cleanloop.loop.run.launchers.base). The child runs in
+its own process group (session); teardown is SIGTERM to the whole group, then SIGKILL after
+a grace period, on every exit path.
 """
 
 from __future__ import annotations
@@ -14,33 +14,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from cleanloop.collectors.process_logs import ProcessLogCapture
 from cleanloop.loop.base.errors import LaunchError
 from cleanloop.loop.base.spawn import spawn_group
+from cleanloop.loop.run.launchers.base import AppHandle, LaunchPlan
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class AppHandle:
-    pid: int
-    spawned_at: float          # time.monotonic() at spawn
-    base_url: str
-    port: int
-
-
-class Launcher(Protocol):
-    def start(self, env: Mapping[str, str]) -> AppHandle: ...
-
-    def stop(self) -> int | None: ...
-
-    def logs(self, lines: int = 20) -> str: ...
-
-    def exit_code(self) -> int | None: ...
 
 
 class LocalProcess:
@@ -54,6 +35,12 @@ class LocalProcess:
         self.capture = capture
         self.stop_timeout_s = stop_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def from_plan(cls, plan: LaunchPlan) -> LocalProcess:
+        """The registry's factory: the scenario's command in its cwd under the project."""
+        return cls(plan.command, plan.cwd, plan.port, plan.capture,
+                   stop_timeout_s=plan.spec.stop_timeout_s)
 
     def start(self, env: Mapping[str, str]) -> AppHandle:
         logger.info("launching %s in %s", shlex.join(self.argv), self.cwd)

@@ -151,7 +151,7 @@ def test_query_runs_sql_over_the_last_run(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_python_placeholder_is_this_interpreter() -> None:
-    from cleanloop.loop.run.session import format_command
+    from cleanloop.loop.run.launchers import format_command
 
     assert format_command("{python} x --port {port}", 81) == f"{sys.executable} x --port 81"
 
