@@ -1,10 +1,12 @@
 """Live apps for MCP clients: boot a scenario's app, keep it and a browser page until stopped.
 
-    start  -> OTLP receiver + log capture -> app (telemetry env) -> readiness
-           -> Prometheus scraper (when the scenario has app.metrics) -> Chromium page at /
+    start  -> the app under test as `cleanloop run` boots it (cleanloop.loop.run.app:
+              collectors, the scenario's launcher, readiness, scraper) with a Chromium page
+              (the scenario's browser options) opened at /
     screenshot / snapshot  -> the page (navigating first when a path is given)
-    stop   -> close the page and browser -> stop the app (process group) -> flush the
-              collectors -> spans/logs/metrics/browser.parquet in the session directory
+    stop   -> close the page -> wait for the app's last telemetry -> close the browser
+              -> stop the app -> flush the collectors -> spans/logs/metrics/browser.parquet
+              in the session directory
 
 Playwright's sync API is bound to the thread that started it and refuses a thread that
 runs an asyncio loop, so each live app owns one worker thread and every call on it runs
@@ -28,19 +30,13 @@ from typing import Any, TypeVar
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from cleanloop.collectors.otlp_receiver import OtlpReceiver
-from cleanloop.collectors.process_logs import ProcessLogCapture
-from cleanloop.collectors.prometheus_scraper import PrometheusScraper
-from cleanloop.loop.base.envvars import telemetry_env
 from cleanloop.loop.base.errors import ProbeError, UsageError
 from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.scenario import Scenario
-from cleanloop.loop.run import quiesce
-from cleanloop.loop.run.launchers.local import LocalProcess
+from cleanloop.loop.run.app import AppUnderTest
 from cleanloop.loop.run.progress import QuietProgress
-from cleanloop.loop.run.session import FLUSH_DEADLINE_S, Session, format_command
 from cleanloop.loop.store.run_store import RunStore, ensure_state_dir
-from cleanloop.probes.browser import BrowserRun, BrowserSession
+from cleanloop.probes.browser import BrowserSession
 from cleanloop.probes.browser_artifacts import artifact_path, save_dom, save_screenshot
 
 logger = logging.getLogger(__name__)
@@ -67,14 +63,9 @@ class LiveApp:
         self._stopped = False
         self._thread = ThreadPoolExecutor(max_workers=1,
                                           thread_name_prefix=f"cleanloop-app-{session_id}")
-        self._receiver = OtlpReceiver()
-        self._capture = ProcessLogCapture(store.app_log, service=scenario.app.service)
-        self._launcher: LocalProcess | None = None
-        self._scraper: PrometheusScraper | None = None
         self._browser: BrowserSession | None = None
-        self._run: BrowserRun | None = None
+        self._app: AppUnderTest | None = None
         self._stop_result: dict[str, Any] | None = None
-        self._app_env: dict[str, str] = {}
 
     # -- called from any thread: each runs on the app's own thread -------------------------
     def submit(self, fn: Callable[[], T]) -> Future[T]:
@@ -88,29 +79,16 @@ class LiveApp:
 
     # -- run on the app's thread ------------------------------------------------------------
     def boot(self) -> None:
-        spec = self.scenario.app
-        helper = Session(self.scenario, self.project_dir, self.store, QuietProgress(), self.env)
-        port = helper.pick_port()
-        self._launcher = LocalProcess(format_command(spec.command, port),
-                                      (self.project_dir / spec.cwd).resolve(), port,
-                                      self._capture, stop_timeout_s=spec.stop_timeout_s)
-        self._receiver.start()
-        self._capture.start()
-        env = {**self.env, **telemetry_env(self._receiver.endpoint, spec.service, port),
-               **{k: format_command(v, port) for k, v in spec.env.items()}}
-        self._app_env = env
-        handle = self._launcher.start(env)
-        self.pid = handle.pid
-        self.startup_ms = helper.wait_ready(self._launcher, handle, self._capture)
-        self.base_url = handle.base_url
-        if spec.metrics_path:
-            self._scraper = PrometheusScraper(handle.base_url + spec.metrics_path,
-                                              interval_s=spec.scrape_interval_s)
-            self._scraper.start()
+        """The app with its collectors (as `cleanloop run` boots it) and a page at /."""
+        # the scenario's browser options as they are (viewport, screencast, trace ...)
         self._browser = BrowserSession(self.scenario.browser, self.env)
-        self._browser.start()
-        self._run = self._browser.open(base_url=handle.base_url, artifacts_dir=self.store.dir,
-                                       repeat=0)
+        self._app = AppUnderTest(self.scenario, self.project_dir, self.store, QuietProgress(),
+                                 self.env, browser=self._browser, repeat=0,
+                                 label=f"[{self.scenario.name}] session {self.id}")
+        self._app.start()
+        self.pid = self._app.handle.pid
+        self.startup_ms = self._app.startup_ms
+        self.base_url = self._app.base_url
         self._goto("/")
 
     def screenshot(self, path: str | None, full_page: bool) -> tuple[bytes, dict[str, Any]]:
@@ -138,71 +116,46 @@ class LiveApp:
                 "files": files}
 
     def stop(self) -> dict[str, Any]:
-        """Close the browser, stop the app and the collectors, write the tables. Idempotent."""
+        """Close the page, wait for the app's last telemetry, close the browser, stop the
+        app and the collectors, write the tables. Idempotent."""
         if self._stop_result is not None:
             return self._stop_result
         self._stopped = True
-        rep = RunData(0)
-        code: int | None = None
+        app = self._app
         try:
-            code = self._close_browser(rep)
-        finally:
-            deadline = time.monotonic() + FLUSH_DEADLINE_S
-            self._receiver.stop(deadline)
-            self._capture.stop(deadline)
-            if self._launcher is not None:
-                self._launcher.close()
-            rep.absorb(self._receiver.drain())
-            rep.absorb(self._capture.drain())
-            self.store.add(0, rep.columns)
-            self.store.write_tables()
-            self._stop_result = {
-                "session": self.id, "dir": str(self.store.dir), "exit_code": code,
-                "rows": {name: len(next(iter(cols.values()), []))
-                         for name, cols in rep.columns.items()}}
-        return self._stop_result
-
-    # -- internals ---------------------------------------------------------------------------
-    def _close_browser(self, rep: RunData) -> int | None:
-        try:
-            if self._run is not None:
-                try:
-                    rep.absorb(self._run.drain())
-                finally:
-                    self._run.close()
+            if app is not None and app.running:
+                app.end_steps()
         finally:
             try:
                 if self._browser is not None:
                     self._browser.close()
             finally:
-                if self._scraper is not None:
-                    self._scraper.stop(time.monotonic() + 2.0)
-                    rep.absorb(self._scraper.drain())
-        if self._launcher is None:
-            return None
-        if self._launcher.alive():
-            # the app's last spans, logs and metrics before it is stopped
-            # (cleanloop.loop.run.quiesce)
-            quiesce.wait_for_last_export(self._receiver.activity,
-                                         quiesce.Mark.now(self._receiver.activity()),
-                                         quiesce.Window.for_env(self._app_env),
-                                         self._launcher.alive)
-        return self._launcher.stop()
+                rep = RunData(0) if app is None else app.stop()
+                self.store.add(0, rep.columns)
+                self.store.write_tables()
+                self._stop_result = {
+                    "session": self.id, "dir": str(self.store.dir),
+                    "exit_code": None if app is None else app.stop_code,
+                    "rows": {name: len(next(iter(cols.values()), []))
+                             for name, cols in rep.columns.items()}}
+        return self._stop_result
 
+    # -- internals ---------------------------------------------------------------------------
     def _page(self, path: str | None) -> Page:
-        if self._stopped or self._run is None:
+        app = self._app
+        if self._stopped or app is None or app.browser_run is None:
             raise UsageError(f"session {self.id} is stopped")
-        if self._launcher is not None and not self._launcher.alive():
+        if not app.launcher.alive():
             raise ProbeError(f"the app of session {self.id} exited (code "
-                             f"{self._launcher.exit_code()}); see {self.store.app_log}")
+                             f"{app.launcher.exit_code()}); see {self.store.app_log}")
         if path is not None:
             self._goto(path)
-        return self._run.page
+        return app.browser_run.page
 
     def _goto(self, path: str) -> None:
-        assert self._run is not None
+        assert self._app is not None and self._app.browser_run is not None
         try:
-            self._run.page.goto(path)
+            self._app.browser_run.page.goto(path)
         except PlaywrightError as exc:
             raise ProbeError(f"cannot open {path} at {self.base_url}: {_first(exc)}") from exc
 

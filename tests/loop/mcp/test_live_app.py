@@ -1,0 +1,62 @@
+"""A live app (the MCP `start_app`) boots like `cleanloop run` does, with the scenario's
+browser options: a real page server, a real Chromium, real collectors."""
+
+from __future__ import annotations
+
+import os
+import struct
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cleanloop.loop.mcp.apps import LiveApps
+from cleanloop.loop.model.scenario import load_scenario
+
+pytestmark = pytest.mark.browser
+
+PAGE_SERVER = textwrap.dedent("""\
+    import http.server, sys
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<html><body><h1>hello</h1></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *a):
+            pass
+    print("serving", flush=True)
+    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+    """)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_a_live_app_uses_the_scenarios_viewport_and_stops_everything(tmp_path: Path) -> None:
+    (tmp_path / "pages.py").write_text(PAGE_SERVER)
+    path = tmp_path / "ui.yaml"
+    path.write_text('name: ui\napp:\n  command: "{python} pages.py {port}"\n'
+                    "  ready: {http: /}\n  timeout: 10s\n"
+                    "browser:\n  viewport: [640, 360]\n"
+                    "steps:\n  - browser: {goto: /}\n")
+    apps = LiveApps(tmp_path, os.environ)
+    app = apps.start(load_scenario(path), tmp_path)
+    try:
+        assert app.startup_ms is not None and app.startup_ms > 0
+        assert app.base_url.startswith("http://127.0.0.1:")
+        shot, info = app.call(lambda: app.screenshot(None, full_page=False))
+        assert png_size(shot) == (640, 360)
+        assert info["url"] == app.base_url + "/"
+    finally:
+        stopped = apps.stop(app.id)
+    assert stopped["exit_code"] is not None
+    assert stopped["rows"]["browser"] >= 1            # the page's requests were recorded
+    assert stopped["rows"]["logs"] >= 1               # "serving", from the process log capture
+    assert (Path(stopped["dir"]) / "browser.parquet").is_file()
+    assert len(apps) == 0
