@@ -13,8 +13,9 @@
         gate.md, attempts.md            after a rejected attempt
 
 Tables are read from the run directory's parquet files; a missing or unreadable table
-counts as empty, and an empty section says "none". Every text written goes through the
-redactor (screenshots are copied as they are). Telemetry is fenced
+counts as empty, and an empty section says "none". What counts as a slow span, an error log,
+a console error or a failed request is cleanloop.loop.model.evidence's. Every text written goes
+through the redactor (screenshots are copied as they are). Telemetry is fenced
 (cleanloop.loop.fix.prompt.fence).
 """
 
@@ -40,6 +41,14 @@ from cleanloop.loop.fix.prompt import (
     fence,
     render_prompt,
 )
+from cleanloop.loop.model.evidence import (
+    console_groups,
+    error_logs,
+    failed_requests,
+    log_groups,
+    slowest_spans,
+    span_stats,
+)
 from cleanloop.loop.model.scenario import Scenario
 from cleanloop.loop.model.verdict_types import CheckEntry, Verdict
 from cleanloop.loop.report.verify_table import table_lines
@@ -52,7 +61,6 @@ EXCERPT_N = 3
 TAIL_LINES = 200
 MAX_TEXT = 2000
 MAX_SNAPSHOTS = 6
-_ERROR_LEVELS = ("error", "critical")
 
 
 def read_table(run_dir: Path | None, name: str) -> pd.DataFrame:
@@ -94,18 +102,11 @@ class _Writer:
 
 def _error_logs(w: _Writer, logs: pd.DataFrame) -> tuple[Excerpt, str]:
     name, title = "error_logs.md", "Error logs"
-    if logs.empty or "level" not in logs:
-        return Excerpt(title, w.doc(name, title, "logs.parquet, level >= error", []), (), 0), ""
-    df = logs[logs["level"].isin(_ERROR_LEVELS)].fillna(
-        {"trace_id": "", "source": "", "message": ""})
+    df = error_logs(logs)
     if df.empty:
         return Excerpt(title, w.doc(name, title, "logs.parquet, level >= error", []), (), 0), ""
-    per_source = df.groupby(["level", "message", "source"], sort=False).agg(
-        n=("message", "size"), trace_id=("trace_id", "max"), ts=("ts_ns", "min"))
-    top = (per_source.groupby(level=["level", "message"], sort=False)
-           .agg(n=("n", "max"), trace_id=("trace_id", "max"), ts=("ts", "min"))
-           .sort_values(["n", "ts"], ascending=[False, True]))
-    rows = [(lvl, msg, int(r["n"]), _s(r["trace_id"])) for (lvl, msg), r in top.iterrows()]
+    rows = [(r.level, r.message, int(r.count), _s(r.trace_id))
+            for r in log_groups(df).itertuples()]
     entries = [f"{n}× [{lvl}]" + (f" trace {tid}" if tid else "") + f"\n{_long(msg)}"
                for lvl, msg, n, tid in rows[:TOP_N]]
     intro = (f"logs.parquet, level >= error: {len(rows)} distinct messages, {len(df)} lines "
@@ -122,7 +123,7 @@ def _slow_spans(w: _Writer, spans: pd.DataFrame) -> Excerpt:
         return Excerpt(title, w.doc(name, title, "spans.parquet", []), (), 0)
     names = {(t, s): n for t, s, n in zip(spans["trace_id"], spans["span_id"], spans["name"],
                                           strict=True)}
-    slow = spans.sort_values("duration_ms", ascending=False).head(TOP_N)
+    slow = slowest_spans(spans, TOP_N)
     entries, lines = [], []
     for r in slow.itertuples():
         parent = "(root)" if not _s(r.parent_span_id) else names.get(
@@ -130,9 +131,7 @@ def _slow_spans(w: _Writer, spans: pd.DataFrame) -> Excerpt:
         entries.append(f"{r.duration_ms:10.1f} ms  {r.name}  <- {parent}  [{_s(r.service)}] "
                        f"status {_s(r.status)}  trace {_s(r.trace_id)}")
         lines.append(f"{r.duration_ms:.1f} ms {r.name} (parent: {parent}) trace {_s(r.trace_id)}")
-    stats = (spans.groupby("name")["duration_ms"]
-             .agg(n="size", p50="median", p95=lambda x: x.quantile(0.95), max="max")
-             .sort_values("p95", ascending=False).head(10))
+    stats = span_stats(spans).head(10)
     table = "\n".join(f"{n[:60]:<60} n={int(r['n']):<6} p50={r['p50']:.1f}ms "
                       f"p95={r['p95']:.1f}ms max={r['max']:.1f}ms" for n, r in stats.iterrows())
     intro = (f"spans.parquet: {len(spans)} spans. Per span name, by p95:\n\n{fence(table)}\n\n"
@@ -146,16 +145,13 @@ def _console(w: _Writer, browser: pd.DataFrame) -> Excerpt:
     name, title = "console.md", "Console and page errors"
     if browser.empty or "kind" not in browser:
         return Excerpt(title, w.doc(name, title, "browser.parquet", []), (), 0)
-    df = browser[(browser["kind"] == "pageerror")
-                 | ((browser["kind"] == "console") & (browser["level"] == "error"))]
-    df = df.fillna({"text": "", "location": "", "stack": ""})
-    groups = df.groupby(["kind", "text", "location"], sort=False).agg(
-        n=("text", "size"), stack=("stack", "first")).sort_values("n", ascending=False)
+    groups = console_groups(browser)
     entries, lines = [], []
-    for (kind, text, loc), r in groups.iterrows():
-        entries.append(f"{int(r['n'])}× [{kind}] at {loc or '?'}\n{_long(text)}"
-                       + (f"\n{_long(r['stack'])}" if r["stack"] else ""))
-        lines.append(f"{int(r['n'])}× {kind}: {clip(text)} at {loc or '?'}")
+    for r in groups.itertuples():
+        loc = r.location or "?"
+        entries.append(f"{int(r.count)}× [{r.kind}] at {loc}\n{_long(r.text)}"
+                       + (f"\n{_long(r.stack)}" if r.stack else ""))
+        lines.append(f"{int(r.count)}× {r.kind}: {clip(r.text)} at {loc}")
     intro = f"browser.parquet: {len(groups)} distinct console errors / page errors."
     return Excerpt(title, w.doc(name, title, intro, entries[:TOP_N]), tuple(lines[:EXCERPT_N]),
                    len(groups))
@@ -183,9 +179,7 @@ def _failed_requests(w: _Writer, browser: pd.DataFrame, spans: pd.DataFrame) -> 
     name, title = "failed_requests.md", "Failed requests"
     items: list[str] = []
     if not browser.empty and "kind" in browser:
-        df = browser[((browser["kind"] == "request") & (browser["status"].fillna(0) >= 400))
-                     | (browser["kind"] == "requestfailed")]
-        for r in df.itertuples():
+        for r in failed_requests(browser).itertuples():
             what = _s(r.text) if r.kind == "requestfailed" else str(int(r.status))
             tid = _s(r.trace_id)
             items.append(f"browser {_s(r.method)} {_s(r.url)} -> {clip(what)}"

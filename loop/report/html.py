@@ -2,6 +2,8 @@
 
 Everything that came from the app or the browser is escaped (html.escape) and passed
 through the secret redactor before it is written; screenshots are linked, not inlined.
+The slowest spans, spans by name, error logs, console errors and failed requests are
+cleanloop.loop.model.evidence's, as in the run summary and the agent's evidence.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleanloop.loop.base.errors import UsageError
 from cleanloop.loop.base.redact import Redactor
+from cleanloop.loop.model import evidence
 from cleanloop.loop.model.verdict_types import Verdict
-from cleanloop.loop.store.query import query_run
+from cleanloop.loop.store.run_store import RunStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em;color:#1a1a1a}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:4px 8px;
@@ -23,22 +29,39 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#0a7d32}.bad{
 code,pre{font:12px ui-monospace,monospace}pre{background:#f6f6f6;padding:8px;overflow:auto}
 img{max-width:480px;border:1px solid #ccc;margin:4px}"""
 
-_QUERIES = {
-    "Slowest spans": "SELECT name, round(duration_ms, 2) AS ms, status, trace_id, repeat "
-                     "FROM spans ORDER BY duration_ms DESC LIMIT 10",
-    "Spans by name": "SELECT name, count(*) AS n, round(quantile_cont(duration_ms, 0.5), 2) AS "
-                     "p50_ms, round(quantile_cont(duration_ms, 0.95), 2) AS p95_ms, "
-                     "sum(CASE WHEN status = 'ERROR' THEN 1 ELSE 0 END) AS errors "
-                     "FROM spans GROUP BY name ORDER BY p95_ms DESC LIMIT 20",
-    "Error logs": "SELECT level, message, trace_id, source FROM logs "
-                  "WHERE level IN ('error', 'critical') LIMIT 20",
-    "Console and page errors": "SELECT kind, text, location FROM browser "
-                               "WHERE kind = 'pageerror' OR (kind = 'console' AND "
-                               "level IN ('error', 'warning')) LIMIT 20",
-    "Failed requests": "SELECT method, url, status, text AS failure, trace_id FROM browser "
-                       "WHERE (kind = 'request' AND status >= 400) OR kind = 'requestfailed' "
-                       "LIMIT 20",
-}
+
+def _evidence_tables(store: RunStore) -> dict[str, pd.DataFrame]:
+    """The report's tables of one run directory, by title (columns as shown)."""
+    spans, logs, browser = (store.frame(n) for n in ("spans", "logs", "browser"))
+    stats = evidence.span_stats(spans).head(20).reset_index()
+    failed = evidence.failed_requests(browser).head(20)
+    return {
+        "Slowest spans": evidence.slowest_spans(spans, 10)
+        .assign(ms=lambda d: d["duration_ms"].round(2))[["name", "ms", "status", "trace_id",
+                                                          "repeat"]],
+        "Spans by name": stats.assign(p50_ms=stats["p50"].astype(float).round(2),
+                                      p95_ms=stats["p95"].astype(float).round(2))
+        [["name", "n", "p50_ms", "p95_ms", "errors"]],
+        "Error logs": evidence.error_logs(logs).head(20)[["level", "message", "trace_id",
+                                                          "source"]],
+        "Console and page errors": evidence.console_errors(browser, warnings=True)
+        .head(20)[["kind", "text", "location"]],
+        "Failed requests": failed.assign(status=failed["status"].astype("Int64"))
+        .rename(columns={"text": "failure"})[["method", "url", "status", "failure",
+                                              "trace_id"]],
+    }
+
+
+def _rows(df: pd.DataFrame) -> list[list[Any]]:
+    """Rows of plain Python values, missing values as None."""
+    return [[None if _missing(v) else v for v in row]
+            for row in df.astype(object).itertuples(index=False)]
+
+
+def _missing(value: object) -> bool:
+    import pandas as pd
+
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 class _Page:
@@ -88,11 +111,10 @@ def _screenshots(page: _Page, run_dir: Path, report_dir: Path) -> None:
 def _tables(page: _Page, table_dir: Path, label: str) -> None:
     if not (table_dir / "spans.parquet").exists():
         return
-    for title, sql in _QUERIES.items():
-        columns, rows = query_run(table_dir, sql)
-        if rows:
+    for title, df in _evidence_tables(RunStore(table_dir)).items():
+        if not df.empty:
             page.heading(f"{title}{label}")
-            page.table(columns, rows)
+            page.table(list(df.columns), _rows(df))
 
 
 def write_report(run_dir: Path, env: Mapping[str, str]) -> Path:
