@@ -58,7 +58,11 @@ def _changes_state(args: tuple[str, ...]) -> bool:
     return args[0] in _MUTATING
 
 
-def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
+def git_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every git command runs with: the one cleanloop was started with (git
+    finds the user's config, credentials and identity there, as it would in their shell),
+    without the variables that would point it at another repository, no prompts, and `extra`.
+    The one place cleanloop hands its own environment to git."""
     env = {k: v for k, v in os.environ.items() if k not in _LOCATING_ENV}
     env["GIT_TERMINAL_PROMPT"] = "0"
     env.update(extra or {})
@@ -102,7 +106,7 @@ def run_git(repo: Path, *args: str, input: str | None = None,
             stdin.seek(0)
         try:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err,
-                                    env=_env(env), process_group=0)
+                                    env=git_env(env), process_group=0)
         except OSError as exc:
             raise WorktreeError(f"cannot run git: {exc}") from exc
         code = _wait(proc)

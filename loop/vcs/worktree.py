@@ -28,7 +28,7 @@ from types import TracebackType
 
 from cleanloop.loop.base.errors import WorktreeError
 from cleanloop.loop.store.run_store import ensure_state_dir
-from cleanloop.loop.vcs.git import git, resolve_commit, run_git, toplevel
+from cleanloop.loop.vcs.git import git, git_env, resolve_commit, run_git, toplevel
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,7 @@ def _identity_env(top: Path) -> dict[str, str]:
     for role in ("author", "committer"):
         for field, fallback in (("name", FALLBACK_NAME), ("email", FALLBACK_EMAIL)):
             var = f"GIT_{role.upper()}_{field.upper()}"
-            if os.environ.get(var):
+            if git_env().get(var):
                 continue
             if any(git(top, "config", "--get", f"{section}.{field}", check=False).strip()
                    for section in (role, "user")):
