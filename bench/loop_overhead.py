@@ -107,7 +107,7 @@ def fix_child(out: Path) -> int:
     plan = SequentialPlan.from_runs(RUNS, RUNS, 0.01)  # `--runs 6 --max-runs 6`, as verify
     req = FixRequest(scenario_path=Path(SCENARIO), agent="scripted", max_iterations=1,
                      scripted_patches=(PATCH,), plan=plan)
-    result = around("fix", lambda: TimedDriver(Path.cwd(), state_root(), Recorder(),
+    result = around("fix", lambda: TimedDriver(Path.cwd(), state_root(os.environ), Recorder(),
                                                os.environ).fix(req))
     print("\n".join(summary_lines(result)))
     end = time.perf_counter()

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from cleanloop.loop.base.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from cleanloop.loop.vcs.git import git_env
 
 #: the example shop, shipped as package data (`cleanloop.scenarios`): works from a wheel too
 SHOP_DIR = Path(str(resources.files("cleanloop").joinpath("scenarios", "shop")))
@@ -33,7 +34,7 @@ _GIT_ENV = {"GIT_AUTHOR_NAME": "cleanloop demo", "GIT_AUTHOR_EMAIL": "demo@clean
 
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
-                   env={**os.environ, **_GIT_ENV})
+                   env=git_env(_GIT_ENV))
 
 
 def seed_repository(target: Path) -> Path:

@@ -105,8 +105,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     with progress_while(args.json) as progress:
         result = run_scenario(scenario, project_dir=Path(args.scenario).resolve().parent,
-                              state_root=state_root(), repeat=args.repeat or scenario.repeat,
-                              progress=progress, env=os.environ)
+                              state_root=state_root(args.env),
+                              repeat=args.repeat or scenario.repeat, progress=progress,
+                              env=args.env)
 
     def summary() -> list[str]:
         from cleanloop.loop.model.verdict import (
@@ -138,7 +139,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                         warmup=max(0, args.warmup))
     _base_scenario_note(repo, args.base, args.scenario, "verify")
     with progress_while(args.json) as progress:
-        result = Verifier(repo, state_root(), progress, os.environ).verify(req)
+        result = Verifier(repo, state_root(args.env), progress, args.env).verify(req)
     _emit(args.json, result.verdict.to_json(), lambda: table_lines(result.verdict))
     return {"accept": EXIT_OK, "inconclusive": EXIT_INCONCLUSIVE}.get(result.outcome, EXIT_FAIL)
 
@@ -183,7 +184,7 @@ def _calibrate(args: argparse.Namespace, repo: Path) -> int:
 
     _base_scenario_note(repo, args.base, args.scenario, "verify --calibrate")
     with progress_while(args.json) as progress:
-        result = run_calibration(Verifier(repo, state_root(), progress, os.environ),
+        result = run_calibration(Verifier(repo, state_root(args.env), progress, args.env),
                                  VerifyRequest(scenario_path=Path(args.scenario), base=args.base),
                                  runs=max(2, args.runs or DEFAULT_CALIBRATION_RUNS))
     _emit(args.json, result, lambda: calibration_lines(result))
@@ -214,7 +215,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
                      plan=_plan(args))
     _base_scenario_note(repo, args.base, args.scenario, "fix")
     with progress_while(args.json) as progress:
-        result = Driver(repo, state_root(), progress, os.environ).fix(req)
+        result = Driver(repo, state_root(args.env), progress, args.env).fix(req)
     _emit(args.json, result.to_json(), lambda: summary_lines(result))
     return EXIT_OK if result.outcome == "fixed" else EXIT_FAIL
 
@@ -222,7 +223,7 @@ def _cmd_fix(args: argparse.Namespace) -> int:
 def _cmd_mcp(args: argparse.Namespace) -> int:
     from cleanloop.loop.mcp.server import serve
 
-    serve()
+    serve(env=args.env)
     return EXIT_OK
 
 
@@ -231,7 +232,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
     from cleanloop.loop.store.run_store import resolve_run
     from cleanloop.loop.vcs.repo import state_root
 
-    columns, rows = query_run(resolve_run(state_root(), args.run), args.sql)
+    columns, rows = query_run(resolve_run(state_root(args.env), args.run), args.sql)
     if args.json:
         print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str))
     else:
@@ -244,7 +245,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from cleanloop.loop.store.run_store import resolve_run
     from cleanloop.loop.vcs.repo import state_root
 
-    print(write_report(resolve_run(state_root(), args.run), os.environ))
+    print(write_report(resolve_run(state_root(args.env), args.run), args.env))
     return EXIT_OK
 
 
@@ -326,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    #: the environment, read once here and passed down (cleanloop reads no os.environ below)
+    args.env = dict(os.environ)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

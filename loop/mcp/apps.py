@@ -17,7 +17,6 @@ keeps naming the last finished run; a stopped session's directory can still be q
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -168,9 +167,9 @@ def _first(exc: BaseException) -> str:
 class LiveApps:
     """The live apps of one MCP server, by session id."""
 
-    def __init__(self, state_root: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, state_root: Path, env: Mapping[str, str]) -> None:
         self.state_root = state_root
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(env)
         self._apps: dict[str, LiveApp] = {}
         self._lock = threading.Lock()
 

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -112,9 +112,11 @@ PagePath = Annotated[str, Field(description="URL path relative to the app's base
 class CleanloopMcp:
     """The tools bound to one working directory, and the server's lifecycle."""
 
-    def __init__(self, cwd: Path | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], cwd: Path | None = None) -> None:
         self.cwd = (cwd or Path.cwd()).resolve()
-        self.apps = LiveApps(state_root(self.cwd))
+        #: the environment the command line read once; tools and live apps get it
+        self.env = dict(env)
+        self.apps = LiveApps(state_root(self.env, self.cwd), self.env)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
 
@@ -158,17 +160,17 @@ class CleanloopMcp:
             self, scenario: ScenarioPath,
             repeat: Annotated[int, Field(ge=1, description="repetitions in this run")] = 1,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.run_tool, self.cwd, scenario, repeat)
+        return await self._job(mcp_tools.run_tool, self.cwd, self.env, scenario, repeat)
 
     async def query(
             self, run: RunRef,
             sql: Annotated[str, Field(description="DuckDB SQL over spans, logs, metrics, browser")],
             limit: Annotated[int, Field(ge=1, description="maximum rows returned")] = 200,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.query_tool, self.cwd, run, sql, limit)
+        return await self._job(mcp_tools.query_tool, self.cwd, self.env, run, sql, limit)
 
     async def list_failures(self, run: RunRef = "last") -> list[dict[str, Any]]:
-        return await self._job(mcp_tools.failures_tool, self.cwd, run)
+        return await self._job(mcp_tools.failures_tool, self.cwd, self.env, run)
 
     async def verify(
             self, scenario: ScenarioPath,
@@ -177,7 +179,8 @@ class CleanloopMcp:
             patch: Annotated[str | None, Field(
                 description="patch file path, or unified diff text, applied on base")] = None,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.verify_tool, self.cwd, scenario, base, candidate, patch)
+        return await self._job(mcp_tools.verify_tool, self.cwd, self.env, scenario, base,
+                               candidate, patch)
 
     async def start_app(self, scenario: ScenarioPath) -> dict[str, Any]:
         return await self._job(self._start_app, scenario)
@@ -302,9 +305,9 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             pass
 
 
-def serve(cwd: Path | None = None) -> None:
+def serve(env: Mapping[str, str], cwd: Path | None = None) -> None:
     """Run the MCP server on stdio until the client goes away (`cleanloop mcp`)."""
-    app = CleanloopMcp(cwd)
+    app = CleanloopMcp(env, cwd)
     server = app.build()
     try:
         anyio.run(app.serve_stdio, server)
@@ -328,4 +331,4 @@ def serve(cwd: Path | None = None) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    serve()
+    serve(dict(os.environ))

@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +69,32 @@ def _path(cwd: Path, given: str) -> Path:
     return path if path.is_absolute() else cwd / path
 
 
-def run_tool(cwd: Path, scenario: str, repeat: int) -> dict[str, Any]:
+def run_tool(cwd: Path, env: Mapping[str, str], scenario: str, repeat: int) -> dict[str, Any]:
     if repeat < 1:
         raise UsageError("repeat must be at least 1")
     path = _path(cwd, scenario)
     loaded = load_scenario(path)
     logger.info("mcp: running %s (%d repetition(s))", path, repeat)
-    result = run_scenario(loaded, project_dir=path.resolve().parent, state_root=state_root(cwd),
-                          repeat=repeat, progress=QuietProgress(), env=dict(os.environ))
+    result = run_scenario(loaded, project_dir=path.resolve().parent,
+                          state_root=state_root(env, cwd), repeat=repeat,
+                          progress=QuietProgress(), env=env)
     return {"verdict": result.verdict.verdict, "run_id": result.store.dir.name,
             "run_dir": str(result.store.dir), "summary": summary_lines(result.verdict),
             "failing": failing_checks(result.verdict)}
 
 
-def query_tool(cwd: Path, run: str, sql: str, limit: int) -> dict[str, Any]:
+def query_tool(cwd: Path, env: Mapping[str, str], run: str, sql: str, limit: int) -> dict[str, Any]:
     if limit < 1:
         raise UsageError("limit must be at least 1")
-    run_dir = resolve_run(state_root(cwd), run)
+    run_dir = resolve_run(state_root(env, cwd), run)
     columns, rows = query_run(run_dir, sql)
     return {"run_dir": str(run_dir), "columns": columns,
             "rows": jsonable([list(r) for r in rows[:limit]]), "row_count": len(rows),
             "truncated": len(rows) > limit}
 
 
-def failures_tool(cwd: Path, run: str) -> list[dict[str, Any]]:
-    run_dir = resolve_run(state_root(cwd), run)
+def failures_tool(cwd: Path, env: Mapping[str, str], run: str) -> list[dict[str, Any]]:
+    run_dir = resolve_run(state_root(env, cwd), run)
     path = run_dir / "verdict.json"
     if not path.exists():
         raise UsageError(f"{run_dir} has no verdict.json (the run did not finish)")
@@ -103,7 +105,7 @@ def failures_tool(cwd: Path, run: str) -> list[dict[str, Any]]:
     return failing_checks(verdict)
 
 
-def verify_tool(cwd: Path, scenario: str, base: str, candidate: str | None,
+def verify_tool(cwd: Path, env: Mapping[str, str], scenario: str, base: str, candidate: str | None,
                 patch: str | None) -> dict[str, Any]:
     repo = git_toplevel(cwd)
     if repo is None:
@@ -119,7 +121,7 @@ def verify_tool(cwd: Path, scenario: str, base: str, candidate: str | None,
         req = VerifyRequest(scenario_path=_path(cwd, scenario), base=base, candidate=candidate,
                             patch=patch_path)
         logger.info("mcp: verifying %s (base %s)", scenario, base)
-        result = Verifier(repo, state_root(cwd), QuietProgress(), dict(os.environ)).verify(req)
+        result = Verifier(repo, state_root(env, cwd), QuietProgress(), env).verify(req)
     finally:
         if written is not None:
             written.unlink(missing_ok=True)

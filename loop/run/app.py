@@ -23,7 +23,6 @@ failing `start()` stops what it started before it raises, and `stop()` is idempo
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,7 +57,7 @@ class AppUnderTest:
     """The app of `scenario`, booted from `project_dir` with its collectors (one repetition)."""
 
     def __init__(self, scenario: Scenario, project_dir: Path, store: RunStore,
-                 progress: Progress, base_env: Mapping[str, str] | None = None, *,
+                 progress: Progress, base_env: Mapping[str, str], *,
                  browser: BrowserSession | None = None, repeat: int = 0,
                  label: str | None = None, on_spawn: Callable[[], None] | None = None) -> None:
         self.scenario = scenario
@@ -66,7 +65,7 @@ class AppUnderTest:
         self.project_dir = project_dir
         self.store = store
         self.progress = progress
-        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.base_env = dict(base_env)
         self.browser = browser
         self.label = label or f"[{scenario.name}]"
         #: called right after the app is spawned (work that can overlap its boot)

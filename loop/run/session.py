@@ -12,7 +12,6 @@ Every started part is stopped in `finally`, Ctrl-C included (AppUnderTest's bloc
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,13 +33,13 @@ class Session:
     """Runs repetitions of one scenario against the project checkout in `project_dir`."""
 
     def __init__(self, scenario: Scenario, project_dir: Path, store: RunStore,
-                 progress: Progress, base_env: Mapping[str, str] | None = None,
+                 progress: Progress, base_env: Mapping[str, str],
                  browser: BrowserSession | None = None) -> None:
         self.scenario = scenario
         self.project_dir = project_dir
         self.store = store
         self.progress = progress
-        self.base_env = dict(os.environ if base_env is None else base_env)
+        self.base_env = dict(base_env)
         self.browser = browser
         #: how many runs the caller plans (for "run k of n" in the progress line)
         self.total_runs: int | None = None

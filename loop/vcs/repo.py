@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from cleanloop.loop.base.envvars import CLEANLOOP_HOME
@@ -18,9 +18,10 @@ def git_toplevel(start: Path) -> Path | None:
     return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else None
 
 
-def state_root(cwd: Path | None = None) -> Path:
-    """The directory that holds `.cleanloop/`: $CLEANLOOP_HOME, the git top level, or cwd."""
-    if os.environ.get(CLEANLOOP_HOME):
-        return Path(os.environ[CLEANLOOP_HOME])
+def state_root(env: Mapping[str, str], cwd: Path | None = None) -> Path:
+    """The directory that holds `.cleanloop/`: $CLEANLOOP_HOME (in `env`, the environment the
+    command line read once), the git top level, or cwd."""
+    if env.get(CLEANLOOP_HOME):
+        return Path(env[CLEANLOOP_HOME])
     cwd = cwd or Path.cwd()
     return git_toplevel(cwd) or cwd

@@ -54,7 +54,8 @@ def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Iter
     assert processes_mentioning(str(repo)) == []
 
 
-def run_fix(capsys: pytest.CaptureFixture[str], scenario: str, *args: str) -> tuple[int, dict]:
+def run_fix(capsys: pytest.CaptureFixture[str], scenario: str,
+            *args: str) -> tuple[int, dict[str, Any]]:
     code = main(["fix", scenario, "--json", *args])
     return code, json.loads(capsys.readouterr().out)
 

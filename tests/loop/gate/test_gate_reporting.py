@@ -32,7 +32,7 @@ guards:
 
 
 def lognormal(rng: np.random.Generator, cv: float, n: int) -> list[float]:
-    return (100.0 * np.exp(rng.normal(0.0, math.sqrt(math.log1p(cv * cv)), n))).tolist()
+    return [float(x) for x in 100.0 * np.exp(rng.normal(0.0, math.sqrt(math.log1p(cv * cv)), n))]
 
 
 def verdict_of(items: list[GateInput]) -> Verdict:

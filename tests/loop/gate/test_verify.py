@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,12 +29,12 @@ def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Iter
     assert_no_worktrees(repo)
 
 
-def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code = main(["verify", "checkout-perf.yaml", "--base", "HEAD", "--json", *args])
     return code, json.loads(capsys.readouterr().out)
 
 
-def relative(verdict: dict, role: str) -> list[dict]:
+def relative(verdict: dict[str, Any], role: str) -> list[dict[str, Any]]:
     return [c for c in verdict["checks"] if c["kind"] == "relative" and c["role"] == role]
 
 

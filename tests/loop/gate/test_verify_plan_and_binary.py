@@ -7,6 +7,7 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,8 @@ def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Iter
     assert_no_worktrees(repo)
 
 
-def verify(capsys: pytest.CaptureFixture[str], scenario: str, *args: str) -> tuple[int, dict]:
+def verify(capsys: pytest.CaptureFixture[str], scenario: str,
+           *args: str) -> tuple[int, dict[str, Any]]:
     code = main(["verify", scenario, "--base", "HEAD", "--json", *args])
     return code, json.loads(capsys.readouterr().out)
 

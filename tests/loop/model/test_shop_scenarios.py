@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,12 +26,12 @@ def shop(tmp_path: Path, git_env: None, monkeypatch: pytest.MonkeyPatch) -> Path
     return repo
 
 
-def run(capsys: pytest.CaptureFixture[str], scenario: str) -> tuple[int, dict]:
+def run(capsys: pytest.CaptureFixture[str], scenario: str) -> tuple[int, dict[str, Any]]:
     code = main(["run", scenario, "--json"])
     return code, json.loads(capsys.readouterr().out)
 
 
-def failing(verdict: dict) -> dict[str, dict]:
+def failing(verdict: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["check"]: c for c in verdict["checks"] if not c["ok"]}
 
 
