@@ -20,7 +20,7 @@ from cleanloop.loop.base.errors import EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, Usa
 from cleanloop.loop.vcs.git import git_env
 
 #: the example shop, shipped as package data (`cleanloop.scenarios`): works from a wheel too
-SHOP_DIR = Path(str(resources.files("cleanloop").joinpath("scenarios", "shop")))
+SHOP_DIR = Path(str(resources.files("cleanloop").joinpath("scenarios", "shop"))).resolve()
 FIXES_DIR = SHOP_DIR / "fixes"
 DEMO_SCENARIOS = ("checkout-perf.yaml", "startup.yaml", "error-log.yaml", "ui-add-to-cart.yaml")
 DEMO_FIXES = ("checkout-n-plus-one.patch", "startup.patch", "error-log.patch",
