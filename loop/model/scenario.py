@@ -6,11 +6,10 @@ The grammar is documented in README.md ("Scenario reference").
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cleanloop.loop.base.errors import ScenarioError
 from cleanloop.loop.base.units import parse_duration_s
@@ -18,10 +17,8 @@ from cleanloop.loop.base.yaml_source import KeyPath, Locator, load_located
 from cleanloop.loop.model.browser_steps import parse_step
 from cleanloop.loop.model.checks import Check, parse_check
 from cleanloop.loop.model.http_steps import validate_http_params
+from cleanloop.loop.model.sli_grammar import validate_sli
 from cleanloop.loop.model.steps import Step
-
-if TYPE_CHECKING:
-    from cleanloop.loop.model.sli import SliRegistry
 
 STEP_KINDS = ("http", "load", "browser")
 #: the `app.launcher` names the run layer registers (cleanloop.loop.run.launchers; a test
@@ -244,7 +241,7 @@ class _Validator:
                                 "'span(\"GET /\").p95 < 300ms'")
             try:
                 check = parse_check(text, role, line=line)
-                _sli_registry().validate(check.sli)
+                validate_sli(check.sli)
             except ValueError as exc:
                 raise self.fail(keys + (i,), f"{exc} in {text!r}") from None
             out.append(check)
@@ -272,14 +269,6 @@ class _Validator:
                            for v in value)):
             raise self.fail(keys, "expected [width, height] in pixels, e.g. [1280, 800]")
         return (value[0], value[1])
-
-
-@functools.cache
-def _sli_registry() -> SliRegistry:
-    """The registry that validates every check's SLI at load (pandas is imported here)."""
-    from cleanloop.loop.model.sli_sources import default_registry
-
-    return default_registry()
 
 
 def _default_step_name(kind: str, params: Mapping[str, Any]) -> str:

@@ -9,13 +9,14 @@ cleanloop.loop.model.sli_browser.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
 from cleanloop.loop.model.checks import Filter, SliRef
 from cleanloop.loop.model.run_data import RunData
+from cleanloop.loop.model.sli_grammar import PERCENTILES, ranked_value
 
 SliFunction = Callable[[RunData, SliRef], float | None]
 
@@ -65,10 +66,6 @@ def higher_is_better(ref: SliRef) -> bool:
 
 # ---- shared helpers for SLI implementations -------------------------------------------
 
-PERCENTILES = {"p50": 0.50, "median": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95,
-               "p99": 0.99}
-
-
 def aggregate(values: pd.Series, how: str) -> float | None:
     """Reduce a numeric series: count, sum, mean, min, max, pNN. None when empty."""
     if how == "count":
@@ -98,10 +95,8 @@ def apply_filter(df: pd.DataFrame, flt: Filter, column: pd.Series,
         mask = column.astype(str).str.contains(str(value), regex=True, na=False)
         return df[mask]
     if rank is not None and isinstance(value, str):
-        if value not in rank:
-            raise ValueError(f"unknown {flt.field} '{value}' (known: {', '.join(rank)})")
+        value = ranked_value(flt, rank)
         column = column.map(lambda v: rank.get(str(v), -1))
-        value = rank[value]
     elif isinstance(value, float):
         column = pd.to_numeric(column, errors="coerce")
     else:
@@ -110,22 +105,3 @@ def apply_filter(df: pd.DataFrame, flt: Filter, column: pd.Series,
         "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
         "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
     return df[ops[op](column, value).fillna(False).astype(bool)]
-
-
-def single_arg(ref: SliRef, what: str) -> str:
-    args = ref.segments[0].args
-    if len(args) > 1:
-        raise ValueError(f"{ref.root}(...) takes one {what}, got {len(args)}")
-    return args[0] if args else "*"
-
-
-def tail_name(ref: SliRef, allowed: Sequence[str], default: str | None = None) -> str:
-    path = ref.path
-    if not path:
-        if default is None:
-            raise ValueError(f"{ref.text}: say what to measure, e.g. .{allowed[0]}")
-        return default
-    if len(path) != 1 or path[0] not in allowed:
-        raise ValueError(f"{ref.text}: unknown '.{'.'.join(path)}' (use one of: "
-                         f"{', '.join(allowed)})")
-    return path[0]

@@ -40,17 +40,21 @@ import pandas as pd
 
 from cleanloop.loop.model.checks import Filter, SliRef
 from cleanloop.loop.model.run_data import RunData
-from cleanloop.loop.model.sli import PERCENTILES, SliRegistry, aggregate, apply_filter, tail_name
+from cleanloop.loop.model.sli import SliRegistry, aggregate, apply_filter
+from cleanloop.loop.model.sli_grammar import (
+    CDP_AGGS,
+    CONSOLE_RANK,
+    NAVIGATION,
+    TEXT_FIELDS,
+    VITALS,
+    allowed_filter,
+    browser_pattern,
+    request_path,
+    tail_name,
+)
 
-CONSOLE_RANK = {"debug": 0, "verbose": 0, "log": 1, "info": 1, "warning": 2, "warn": 2,
-                "error": 3}
 FAILED_STATUS = 600.0
-AGGREGATES = ("count", "sum", "mean", "min", "max", *PERCENTILES)
-VITALS = {"lcp": "LCP", "fcp": "FCP", "cls": "CLS", "inp": "INP", "tbt": "TBT"}
-NAVIGATION = {"ttfb": "ttfb", "dom_interactive": "domInteractive",
-              "dom_content_loaded": "domContentLoaded", "load": "load"}
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-_TEXT_FIELDS = ("text", "url", "location", "method", "trace_id", "name", "stack")
 _LOCATION = re.compile(r"^(.*):\d+:\d+$")
 
 
@@ -68,13 +72,6 @@ def _where(df: pd.DataFrame, column: str, keep: Callable[[object], bool]) -> pd.
     return df[df[column].map(keep).astype(bool)]
 
 
-def _pattern(ref: SliRef, what: str) -> str:
-    args = ref.segments[0].args
-    if len(args) > 1:
-        raise ValueError(f"{ref.text}: {ref.root}(...) takes one {what}, got {len(args)}")
-    return args[0] if args else "*"
-
-
 def _kind(run: RunData, *kinds: str) -> pd.DataFrame:
     df = run.frame("browser")
     return df[df["kind"].isin(kinds)]
@@ -83,9 +80,7 @@ def _kind(run: RunData, *kinds: str) -> pd.DataFrame:
 def _filtered(df: pd.DataFrame, filters: Sequence[Filter], ref: SliRef,
               allowed: Sequence[str]) -> pd.DataFrame:
     for flt in filters:
-        if flt.field not in allowed:
-            raise ValueError(f"{ref.text}: cannot filter on '{flt.field}' (use one of: "
-                             f"{', '.join(allowed)})")
+        allowed_filter(ref, flt, allowed)
         if flt.field == "level":
             df = apply_filter(df, flt, df["level"], rank=CONSOLE_RANK)
         elif flt.field == "status":
@@ -123,8 +118,8 @@ def console_rows(run: RunData) -> pd.DataFrame:
 
 def console_sli(run: RunData, ref: SliRef) -> float | None:
     what = tail_name(ref, ("errors", "warnings", "count"))
-    pattern = _pattern(ref, "text pattern")
-    df = _filtered(console_rows(run), ref.segments[0].filters, ref, ("level", *_TEXT_FIELDS))
+    pattern = browser_pattern(ref, "text pattern")
+    df = _filtered(console_rows(run), ref.segments[0].filters, ref, ("level", *TEXT_FIELDS))
     if _no_browser_data(run):
         return None
     df = _where(df, "text", lambda v: _matches(v, pattern))
@@ -137,15 +132,15 @@ def console_sli(run: RunData, ref: SliRef) -> float | None:
 
 def page_sli(run: RunData, ref: SliRef) -> float | None:
     tail_name(ref, ("errors",))
-    pattern = _pattern(ref, "text pattern")
-    df = _filtered(_kind(run, "pageerror"), ref.segments[0].filters, ref, _TEXT_FIELDS)
+    pattern = browser_pattern(ref, "text pattern")
+    df = _filtered(_kind(run, "pageerror"), ref.segments[0].filters, ref, TEXT_FIELDS)
     if _no_browser_data(run):
         return None
     return float(len(_where(df, "text", lambda v: _matches(v, pattern))))
 
 
 def _request_rows(run: RunData, ref: SliRef) -> pd.DataFrame:
-    pattern = _pattern(ref, "URL pattern")
+    pattern = browser_pattern(ref, "URL pattern")
     method, _, rest = pattern.partition(" ")
     df = _kind(run, "request", "requestfailed")
     if rest and method.upper() in HTTP_METHODS:
@@ -155,30 +150,21 @@ def _request_rows(run: RunData, ref: SliRef) -> pd.DataFrame:
         full = "://" in pattern
         df = _where(df, "url", lambda u: _matches(u if full else urlsplit(str(u)).path,
                                                   pattern))
-    return _filtered(df, ref.segments[0].filters, ref, ("status", *_TEXT_FIELDS))
+    return _filtered(df, ref.segments[0].filters, ref, ("status", *TEXT_FIELDS))
 
 
 def _request_value(df: pd.DataFrame, ref: SliRef) -> float | None:
-    path = ref.path
-    head = path[0] if path else ""
-    if len(path) == 1 and head in ("count", "errors", "failed"):
-        if head == "count":
+    column, how = request_path(ref)
+    if not column:  # count, errors or failed
+        if how == "count":
             return float(len(df))
         if df.empty:  # errors among no matched request: no data, never a clean 0
             return None
         failed = df["kind"] == "requestfailed"
-        if head == "failed":
+        if how == "failed":
             return float(failed.sum())
         status = pd.to_numeric(df["status"], errors="coerce")
         return float((failed | (status >= 400)).sum())
-    if len(path) == 2 and head in ("duration", "size") and path[1] in AGGREGATES:
-        column, how = head + ("_ms" if head == "duration" else ""), path[1]
-    elif len(path) == 1 and head in AGGREGATES and head != "count":
-        column, how = "duration_ms", head
-    else:
-        raise ValueError(f"{ref.text}: unknown '.{'.'.join(path)}' (use .count, .errors, "
-                         ".failed, .duration.p95 (or any of " + ", ".join(AGGREGATES)
-                         + "), .size.max)")
     values = pd.to_numeric(df.loc[df["kind"] == "request", column], errors="coerce")
     return aggregate(values.astype(float), how)
 
@@ -190,7 +176,7 @@ def requests_sli(run: RunData, ref: SliRef) -> float | None:
 
 def _worst(df: pd.DataFrame, ref: SliRef, names: dict[str, str]) -> float | None:
     what = tail_name(ref, tuple(names))
-    pattern = _pattern(ref, "URL pattern")
+    pattern = browser_pattern(ref, "URL pattern")
     df = df[df["name"] == names[what]]
     if pattern != "*":
         df = _where(df, "url", lambda u: _matches(urlsplit(str(u)).path, pattern))
@@ -206,8 +192,8 @@ def navigation_sli(run: RunData, ref: SliRef) -> float | None:
 
 
 def cdp_sli(run: RunData, ref: SliRef) -> float | None:
-    what = tail_name(ref, ("last", "first", "max", "min", "mean", "delta"))
-    name = _pattern(ref, "CDP metric name")
+    what = tail_name(ref, CDP_AGGS)
+    name = browser_pattern(ref, "CDP metric name")
     if name == "*":
         raise ValueError(f"{ref.text}: name a metric, e.g. cdp(\"JSHeapUsedSize\").max")
     df = _kind(run, "cdp_metrics")
@@ -223,7 +209,7 @@ def cdp_sli(run: RunData, ref: SliRef) -> float | None:
 
 def step_sli(run: RunData, ref: SliRef) -> float | None:
     what = tail_name(ref, ("duration", "ok", "failed"))
-    pattern = _pattern(ref, "step name")
+    pattern = browser_pattern(ref, "step name")
     chosen = [s for s in run.steps if pattern == "*" or fnmatch.fnmatchcase(s.name, pattern)]
     if chosen:
         durations, oks = [s.duration_ms for s in chosen], [s.ok for s in chosen]

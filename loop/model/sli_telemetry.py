@@ -33,18 +33,17 @@ import pandas as pd
 from cleanloop.loop.base.schema import LEVEL_RANK
 from cleanloop.loop.model.checks import SliRef
 from cleanloop.loop.model.run_data import RunData
-from cleanloop.loop.model.sli import (
+from cleanloop.loop.model.sli import SliRegistry, aggregate, apply_filter
+from cleanloop.loop.model.sli_grammar import (
+    LOAD_FIELDS,
+    METRIC_AGGS,
     PERCENTILES,
-    SliRegistry,
-    aggregate,
-    apply_filter,
+    SPAN_AGGS,
     single_arg,
     tail_name,
 )
 
 _SPAN_COLUMNS = {"status", "kind", "service", "name", "trace_id", "parent_span_id"}
-_SPAN_AGGS = ("p50", "p75", "p90", "p95", "p99", "median", "mean", "min", "max", "count",
-              "sum", "error_count")
 
 
 def _by_name(df: pd.DataFrame, column: str, pattern: str) -> pd.DataFrame:
@@ -77,7 +76,7 @@ def matching_spans(run: RunData, ref: SliRef) -> pd.DataFrame:
 
 
 def span_sli(run: RunData, ref: SliRef) -> float | None:
-    how = tail_name(ref, _SPAN_AGGS)
+    how = tail_name(ref, SPAN_AGGS)
     df = matching_spans(run, ref)
     if df.empty:
         # no span matched: no data, except a count in a run that received spans at all
@@ -133,8 +132,7 @@ def _histogram_quantile(buckets: pd.DataFrame, q: float) -> float | None:
 
 
 def metric_sli(run: RunData, ref: SliRef) -> float | None:
-    how = tail_name(ref, ("value", "rate", "max", "min", "mean", "count", "sum",
-                          *PERCENTILES))
+    how = tail_name(ref, METRIC_AGGS)
     pattern = single_arg(ref, "metric name")
     df = run.frame("metrics")
     df = df[~df["sample"].astype(str).str.endswith("_created")]
@@ -188,12 +186,8 @@ def app_sli(run: RunData, ref: SliRef) -> float | None:
     return 1.0 if run.crashed else 0.0
 
 
-_LOAD_FIELDS = {"p50": "p50_ms", "p95": "p95_ms", "max": "max_ms", "rps": "rps",
-                "requests": "requests"}
-
-
 def load_sli(run: RunData, ref: SliRef) -> float | None:
-    what = tail_name(ref, (*_LOAD_FIELDS, "errors"))
+    what = tail_name(ref, (*LOAD_FIELDS, "errors"))
     name = single_arg(ref, "step name")
     for step in run.steps:
         if step.kind == "load" and (name == "*" or fnmatch.fnmatchcase(step.name, name)):
@@ -201,7 +195,7 @@ def load_sli(run: RunData, ref: SliRef) -> float | None:
                 statuses = step.evidence.get("statuses", {})
                 return float(sum(v for k, v in statuses.items()
                                  if not (k.isdigit() and int(k) < 400)))
-            value = step.evidence.get(_LOAD_FIELDS[what])
+            value = step.evidence.get(LOAD_FIELDS[what])
             return None if value is None else float(value)
     return None
 
