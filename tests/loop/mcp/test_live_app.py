@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import os
 import struct
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from cleanloop.loop.mcp.apps import LiveApps
 from cleanloop.loop.model.scenario import load_scenario
+from tests.apps.page_server import PAGE_SERVER
 
 pytestmark = pytest.mark.browser
 
-PAGE_SERVER = textwrap.dedent("""\
-    import http.server, sys
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<html><body><h1>hello</h1></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *a):
-            pass
-    print("serving", flush=True)
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-    """)
 
 
 def png_size(data: bytes) -> tuple[int, int]:

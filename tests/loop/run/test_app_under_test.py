@@ -118,7 +118,9 @@ def test_an_interrupt_inside_the_block_stops_every_part(tmp_path: Path) -> None:
 
 def test_an_app_that_never_gets_ready_is_stopped_with_its_collectors(tmp_path: Path) -> None:
     path = tmp_path / "slow.yaml"
-    path.write_text('name: slow\napp:\n  command: "{python} -c \'import time; time.sleep(60)\'"'
+    # an app that never listens: it blocks until it is stopped
+    path.write_text('name: slow\napp:\n  command: "{python} -c '
+                    "'import threading; threading.Event().wait()'\""
                     "\n  ready: {port: true}\n  timeout: 1s\nsteps:\n  - http: {path: /}\n")
     app = make_app(tmp_path, load_scenario(path))
     with pytest.raises(LaunchError, match=r"did not become ready \(port\) within 1s"):

@@ -7,30 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from cleanloop.loop.cli.main import main
+from tests.apps.page_server import PAGE_SERVER
 from tests.processes import chromium_pids, processes_mentioning
 
 pytestmark = pytest.mark.browser
 
-PAGE_SERVER = textwrap.dedent("""\
-    import http.server, sys
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b"<html><body><h1 id='title'>hello</h1></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *a):
-            pass
-    http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-    """)
 
 
 def scenario(tmp_path: Path, steps: str) -> Path:
