@@ -13,9 +13,7 @@ Logs go to stderr; stdout carries only the protocol.
 
 from __future__ import annotations
 
-import base64
 import functools
-import json
 import logging
 import os
 import signal
@@ -30,14 +28,13 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import Field
 
+from cleanloop import __version__
 from cleanloop.loop.base.errors import CleanloopError
 from cleanloop.loop.mcp import tools as mcp_tools
-from cleanloop.loop.mcp.apps import LiveApps
-from cleanloop.loop.model.scenario import load_scenario
-from cleanloop.loop.vcs.repo import state_root
+from cleanloop.loop.mcp.live_tools import LiveTools
+from cleanloop.loop.mcp.registry import tool
 from cleanloop.probes.browser_process import read_proc
 
 logger = logging.getLogger(__name__)
@@ -83,30 +80,10 @@ DESCRIPTIONS = {
         "The user's working tree is never modified. Returns verdict ('accept', 'reject' or "
         "'inconclusive'), reason, table (one line per SLI: medians, ratio with CI, p-value, "
         "threshold, result), failing and run_dir. Slow: many app boots."),
-    "start_app": (
-        "Boot the scenario's app (with log capture and an OTLP receiver) and open a Chromium "
-        "page at its base URL; both stay up until stop_app. Returns session (pass it to "
-        "screenshot, snapshot, stop_app), base_url, pid, startup_ms and dir (where screenshots, "
-        "DOM dumps and app.log go)."),
-    "screenshot": (
-        "Navigate the session's page to `path` (relative to the app's base URL; default '/') and "
-        "return a PNG screenshot as an image, plus file (the saved PNG) and url. full_page "
-        "captures the whole scrollable page."),
-    "snapshot": (
-        "The session page's DOM and accessibility (aria) snapshot, after navigating to `path` "
-        "when given (otherwise the current page). Returns url, dom (HTML, truncated to 20000 "
-        "characters; dom_chars is the full size), aria (YAML-like aria tree: roles, names, "
-        "text) and files (full DOM and aria files)."),
-    "stop_app": (
-        "Close the session's browser page, stop its app (whole process group) and write the "
-        "telemetry collected while it ran as spans/logs/metrics/browser tables in dir, which "
-        "query accepts as `run`. Returns session, dir, exit_code and rows per table."),
 }
 
 ScenarioPath = Annotated[str, Field(description="scenario YAML file, relative to the repository")]
 RunRef = Annotated[str, Field(description="run directory, run id or id prefix, or 'last'")]
-SessionId = Annotated[str, Field(description="the session id returned by start_app")]
-PagePath = Annotated[str, Field(description="URL path relative to the app's base URL, e.g. /cart")]
 
 
 class CleanloopMcp:
@@ -116,7 +93,7 @@ class CleanloopMcp:
         self.cwd = (cwd or Path.cwd()).resolve()
         #: the environment the command line read once; tools and live apps get it
         self.env = dict(env)
-        self.apps = LiveApps(state_root(self.env, self.cwd), self.env)
+        self.live = LiveTools(self)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
 
@@ -130,7 +107,7 @@ class CleanloopMcp:
             with self._inflight_lock:
                 self._inflight -= 1
 
-    async def _job(self, fn: Callable[..., T], *args: Any) -> T:
+    async def job(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on a worker thread; a CleanloopError becomes a tool error."""
         try:
             return await anyio.to_thread.run_sync(
@@ -150,27 +127,35 @@ class CleanloopMcp:
 
     # -- the tools -----------------------------------------------------------------------------
     def build(self) -> MCPServer[Any]:
-        server: MCPServer[Any] = MCPServer("cleanloop", instructions=INSTRUCTIONS)
-        for fn in (self.run_scenario, self.query, self.list_failures, self.verify,
-                   self.start_app, self.screenshot, self.snapshot, self.stop_app):
-            server.add_tool(fn, name=fn.__name__, description=DESCRIPTIONS[fn.__name__])
-        return server
+        tools = [
+            tool(self.run_scenario, title="Run a scenario", read_only=False,
+                 description=DESCRIPTIONS["run_scenario"]),
+            tool(self.query, title="SQL over a run's telemetry", read_only=True,
+                 description=DESCRIPTIONS["query"]),
+            tool(self.list_failures, title="Failing checks of a run", read_only=True,
+                 description=DESCRIPTIONS["list_failures"]),
+            tool(self.verify, title="A/B-verify a change", read_only=False,
+                 description=DESCRIPTIONS["verify"]),
+            *self.live.tools(),
+        ]
+        return MCPServer("cleanloop", instructions=INSTRUCTIONS, version=__version__,
+                         tools=tools)
 
     async def run_scenario(
             self, scenario: ScenarioPath,
             repeat: Annotated[int, Field(ge=1, description="repetitions in this run")] = 1,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.run_tool, self.cwd, self.env, scenario, repeat)
+        return await self.job(mcp_tools.run_tool, self.cwd, self.env, scenario, repeat)
 
     async def query(
             self, run: RunRef,
             sql: Annotated[str, Field(description="DuckDB SQL over spans, logs, metrics, browser")],
             limit: Annotated[int, Field(ge=1, description="maximum rows returned")] = 200,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.query_tool, self.cwd, self.env, run, sql, limit)
+        return await self.job(mcp_tools.query_tool, self.cwd, self.env, run, sql, limit)
 
     async def list_failures(self, run: RunRef = "last") -> list[dict[str, Any]]:
-        return await self._job(mcp_tools.failures_tool, self.cwd, self.env, run)
+        return await self.job(mcp_tools.failures_tool, self.cwd, self.env, run)
 
     async def verify(
             self, scenario: ScenarioPath,
@@ -179,41 +164,8 @@ class CleanloopMcp:
             patch: Annotated[str | None, Field(
                 description="patch file path, or unified diff text, applied on base")] = None,
     ) -> dict[str, Any]:
-        return await self._job(mcp_tools.verify_tool, self.cwd, self.env, scenario, base,
+        return await self.job(mcp_tools.verify_tool, self.cwd, self.env, scenario, base,
                                candidate, patch)
-
-    async def start_app(self, scenario: ScenarioPath) -> dict[str, Any]:
-        return await self._job(self._start_app, scenario)
-
-    def _start_app(self, scenario: str) -> dict[str, Any]:
-        path = Path(scenario) if Path(scenario).is_absolute() else self.cwd / scenario
-        app = self.apps.start(load_scenario(path), path.resolve().parent)
-        return {"session": app.id, "base_url": app.base_url, "pid": app.pid,
-                "startup_ms": app.startup_ms, "dir": str(app.store.dir)}
-
-    async def screenshot(self, session: SessionId, path: PagePath = "/",
-                         full_page: bool = False) -> CallToolResult:
-        def shoot() -> tuple[bytes, dict[str, Any]]:
-            app = self.apps.get(session)
-            return app.call(lambda: app.screenshot(path, full_page))
-
-        png, info = await self._job(shoot)
-        return CallToolResult(
-            content=[ImageContent(data=base64.b64encode(png).decode("ascii"),
-                                  mime_type="image/png"),
-                     TextContent(text=json.dumps(info))],
-            structured_content=info)
-
-    async def snapshot(self, session: SessionId, path: PagePath | None = None) -> dict[str, Any]:
-        def snap() -> dict[str, Any]:
-            app = self.apps.get(session)
-            return app.call(lambda: app.snapshot(path))
-
-        return await self._job(snap)
-
-    async def stop_app(self, session: SessionId) -> dict[str, Any]:
-        stopped: dict[str, Any] = mcp_tools.jsonable(await self._job(self.apps.stop, session))
-        return stopped
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def serve_stdio(self, server: MCPServer[Any]) -> None:
@@ -235,7 +187,7 @@ class CleanloopMcp:
 
     def shutdown(self) -> None:
         """Stop every live app, then kill whatever the server started that still runs."""
-        late = self.apps.stop_all(STOP_ALL_TIMEOUT_S)
+        late = self.live.shutdown(STOP_ALL_TIMEOUT_S)
         if late:
             logger.warning("mcp: sessions %s did not stop in time; killing them", late)
         reap_descendants(REAP_GRACE_S)
