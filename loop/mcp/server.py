@@ -35,6 +35,7 @@ from cleanloop.loop.base.errors import CleanloopError
 from cleanloop.loop.mcp import tools as mcp_tools
 from cleanloop.loop.mcp.live_tools import LiveTools
 from cleanloop.loop.mcp.registry import tool
+from cleanloop.loop.mcp.resources import register_resources
 from cleanloop.probes.browser_process import read_proc
 
 logger = logging.getLogger(__name__)
@@ -138,8 +139,10 @@ class CleanloopMcp:
                  description=DESCRIPTIONS["verify"]),
             *self.live.tools(),
         ]
-        return MCPServer("cleanloop", instructions=INSTRUCTIONS, version=__version__,
-                         tools=tools)
+        server: MCPServer[Any] = MCPServer("cleanloop", instructions=INSTRUCTIONS,
+                                           version=__version__, tools=tools)
+        register_resources(server, self)
+        return server
 
     async def run_scenario(
             self, scenario: ScenarioPath,
