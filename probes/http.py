@@ -12,7 +12,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cleanloop.loop.model.steps import Step, StepResult
@@ -61,8 +61,12 @@ def run_http_step(client: httpx.Client, step: Step) -> StepResult:
                       else {"status": resp.status_code})
 
 
-def run_load_step(client: httpx.Client, step: Step) -> StepResult:
-    """Send `requests` requests over `concurrency` worker threads (one shared pooled client)."""
+def run_load_step(client: httpx.Client, step: Step,
+                  should_stop: Callable[[], bool] | None = None) -> StepResult:
+    """Send `requests` requests over `concurrency` worker threads (one shared pooled client).
+
+    `should_stop` (asked before each request) ends the load early, when its caller was
+    cancelled; the result then says how many requests were sent."""
     import httpx
 
     p = step.params
@@ -81,6 +85,8 @@ def run_load_step(client: httpx.Client, step: Step) -> StepResult:
             with lock:
                 if next(counter, None) is None:
                     return
+            if should_stop is not None and should_stop():
+                return
             t0 = time.perf_counter()
             try:
                 key = str(client.request(method, p.get("path", "/"), timeout=timeout,
@@ -101,6 +107,11 @@ def run_load_step(client: httpx.Client, step: Step) -> StepResult:
     for t in threads:
         t.join()
     wall_ms = (time.perf_counter() - t0) * 1000
+    if len(latencies) < total:   # stopped early: no statistics over a cut-short load
+        return StepResult(step.index, step.kind, step.name, False, wall_ms,
+                          message=f"{step.where()}: stopped after {len(latencies)} of {total} "
+                                  "requests", started_ns=started,
+                          evidence={"requests": len(latencies), "statuses": statuses})
     bad = {k: v for k, v in statuses.items() if not (k.isdigit() and _status_ok(p, int(k)))}
     q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else \
         latencies * 99

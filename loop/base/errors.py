@@ -104,6 +104,16 @@ class GateError(CleanloopError):
     exit_code = EXIT_INFRA
 
 
+class Cancelled(KeyboardInterrupt):
+    """The caller cancelled this call (an MCP client's `notifications/cancelled`, a client gone).
+
+    It is a KeyboardInterrupt on purpose: a cancelled call takes exactly the paths Ctrl-C takes
+    (apps and browsers stopped, worktrees removed, nothing half-written kept), and no
+    `except Exception` on the way can mistake it for a failed step. Raised only at
+    `Progress.checkpoint()`, the safe points between steps, boots and runs.
+    """
+
+
 def exit_code_for(exc: BaseException) -> int:
     """The one place errors become exit codes."""
     if isinstance(exc, KeyboardInterrupt):

@@ -48,6 +48,7 @@ class Interleaving:
         self.stop_reason = ""
 
     def _phase(self, side: str, k: int, n: int) -> None:
+        self.progress.checkpoint()
         estimate = ""
         if self.decision is not None:
             parts = [f"{c.sli} ×{c.ratio:.3f} [{c.ci_low:.3f}, {c.ci_high:.3f}]"

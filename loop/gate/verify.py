@@ -92,6 +92,7 @@ class Verifier:
         (top.dir / "scenario.yaml").write_text(scenario.source_text, encoding="utf-8")
         with WorktreeManager(self.repo) as wm, \
                 shared_browser(scenario, self.env, self.browser) as browser:
+            self.progress.checkpoint()
             self.progress.phase(f"verify {scenario.name}: creating worktrees")
             base_wt = wm.create(base_sha, "baseline")
             cand_wt = wm.create(cand_sha, "candidate")

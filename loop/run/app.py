@@ -143,6 +143,7 @@ class AppUnderTest:
             capture.start()
             self.env = {**self.base_env, **telemetry_env(receiver.endpoint, spec.service, port),
                         **{k: format_command(v, port) for k, v in spec.env.items()}}
+            self.progress.checkpoint()
             self.progress.phase(f"{self.label}: booting the app")
             self._handle = handle = launcher.start(self.env)
             if self.on_spawn is not None:

@@ -21,6 +21,11 @@ class Progress(Protocol):
 
     def note(self, text: str) -> None: ...
 
+    def checkpoint(self) -> None:
+        """A safe point to stop (before a boot, a step, a run): raises Cancelled when the
+        caller cancelled the work. Never called while a stop or cleanup is under way."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -30,6 +35,9 @@ class QuietProgress:
 
     def note(self, text: str) -> None:
         del text
+
+    def checkpoint(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -53,6 +61,9 @@ class LiveProgress:
 
     def note(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
+
+    def checkpoint(self) -> None:
+        pass  # Ctrl-C at a terminal arrives as KeyboardInterrupt on its own
 
     def close(self) -> None:
         if self._status is not None:

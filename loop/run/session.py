@@ -73,9 +73,11 @@ class Session:
         steps, rep = self.scenario.steps, app.data
         with loopback_client(base_url=app.base_url, timeout=10.0) as client:
             for step in steps:
+                self.progress.checkpoint()
                 self.progress.phase(f"{app.label}: step {step.index + 1}/{len(steps)} "
                                     f"{step.name}")
-                result = executor_for(step)(step, Drivers(client, app.browser_run))
+                result = executor_for(step)(step, Drivers(client, app.browser_run,
+                                                            self.progress.checkpoint))
                 rep.steps.append(result)
                 if app.crashed_after(result):
                     logger.warning("the app exited (code %s) during %s", rep.exit_code,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cleanloop.loop.base.errors import ProbeError, ScenarioError
+from cleanloop.loop.base.errors import Cancelled, ProbeError, ScenarioError
 from cleanloop.loop.model.steps import Step, StepResult
 from cleanloop.probes.http import run_http_step, run_load_step
 
@@ -33,6 +33,16 @@ class Drivers:
 
     client: httpx.Client
     browser_run: BrowserRun | None = None
+    #: Progress.checkpoint of the run: raises Cancelled when the caller cancelled
+    checkpoint: Callable[[], None] = lambda: None
+
+    def stop_requested(self) -> bool:
+        """True when the caller cancelled (a long step stops sending and ends early)."""
+        try:
+            self.checkpoint()
+        except Cancelled:
+            return True
+        return False
 
 
 #: runs one step of its kind; a failed step is a result, ProbeError when it cannot run
@@ -44,7 +54,9 @@ def _http(step: Step, drivers: Drivers) -> StepResult:
 
 
 def _load(step: Step, drivers: Drivers) -> StepResult:
-    return run_load_step(drivers.client, step)
+    result = run_load_step(drivers.client, step, should_stop=drivers.stop_requested)
+    drivers.checkpoint()   # a load cut short by a cancel ends the run here
+    return result
 
 
 def _browser(step: Step, drivers: Drivers) -> StepResult:
