@@ -105,3 +105,16 @@ class BoundedIntake:
         with self._lock:
             tables, self._tables = self._tables, {}
         return tables
+
+    def row_count(self, table: str) -> int:
+        """Rows of `table` taken in so far (and not drained)."""
+        with self._lock:
+            columns = self._tables.get(table)
+            return len(next(iter(columns.values()), [])) if columns else 0
+
+    def peek(self, table: str, start: int = 0) -> Columns:
+        """A copy of `table`'s rows from row `start` on, without draining them ({} when
+        there are none yet)."""
+        with self._lock:
+            columns = self._tables.get(table) or {}
+            return {name: values[start:] for name, values in columns.items()}

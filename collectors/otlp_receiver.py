@@ -232,6 +232,16 @@ class OtlpReceiver:
         tables = self._intake.drain()
         return {t: tables.get(t) or _empty_table(t) for t in ("spans", "logs", "metrics")}
 
+    def row_count(self, table: str) -> int:
+        """Rows of `table` (spans, logs, metrics) collected so far and not drained."""
+        return self._intake.row_count(table)
+
+    def peek(self, table: str, start: int = 0) -> Columns:
+        """A copy of `table`'s rows from row `start` on, without draining them: a read-only
+        view of what the app sent so far (rows still queued in the intake are not in it yet)."""
+        rows = self._intake.peek(table, start)
+        return rows or _empty_table(table)
+
     def stats(self) -> Mapping[str, int]:
         with self._lock:
             counts = dict(self._counts)

@@ -223,6 +223,16 @@ class ProcessLogCapture:
             rows, self._rows = self._rows, _empty()
         return {"logs": rows}
 
+    def row_count(self) -> int:
+        """Log rows captured so far and not drained."""
+        with self._cond:
+            return len(self._rows["ts_ns"])
+
+    def peek(self, start: int = 0) -> Columns:
+        """A copy of the log rows from row `start` on, without draining them."""
+        with self._cond:
+            return {name: values[start:] for name, values in self._rows.items()}
+
     def stats(self) -> Mapping[str, int]:
         with self._cond:
             return dict(self._counts)

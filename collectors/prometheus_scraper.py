@@ -101,6 +101,16 @@ class PrometheusScraper:
             rows, self._rows = self._rows, _empty()
         return {"metrics": rows}
 
+    def row_count(self) -> int:
+        """Metric rows scraped so far and not drained."""
+        with self._lock:
+            return len(self._rows["value"])
+
+    def peek(self, start: int = 0) -> Columns:
+        """A copy of the metric rows from row `start` on, without draining them."""
+        with self._lock:
+            return {name: values[start:] for name, values in self._rows.items()}
+
     def stats(self) -> Mapping[str, int]:
         with self._lock:
             return dict(self._counts)

@@ -266,6 +266,15 @@ class BrowserRecorder:
         columns, self._columns = self._columns, {name: [] for name in COLUMNS}
         return columns
 
+    def row_count(self) -> int:
+        """Rows recorded so far and not drained (a mark for `peek`)."""
+        return len(self._columns["kind"])
+
+    def peek(self, start: int = 0) -> Columns:
+        """A copy of the rows from row `start` on, without draining them (finished requests
+        become rows in `flush_requests()`; call it first to see them)."""
+        return {name: values[start:] for name, values in self._columns.items()}
+
 
 def _start_ns(request: Request) -> int | None:
     start = request.timing.get("startTime")

@@ -34,6 +34,7 @@ from cleanloop.collectors.otlp_receiver import OtlpReceiver
 from cleanloop.collectors.process_logs import ProcessLogCapture
 from cleanloop.loop.base.envvars import telemetry_env
 from cleanloop.loop.base.errors import LaunchError
+from cleanloop.loop.base.schema import Columns
 from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.scenario import Scenario
 from cleanloop.loop.model.steps import StepResult
@@ -114,6 +115,35 @@ class AppUnderTest:
         if self.receiver is not None and self.capture is not None:
             parts += [self.receiver, self.capture]
         return parts
+
+    def telemetry_counts(self) -> dict[str, int]:
+        """Rows collected so far per source ("otlp:spans", "otlp:logs", "otlp:metrics",
+        "process:logs", "prometheus:metrics"), a mark for `peek_telemetry`."""
+        counts: dict[str, int] = {}
+        if self.receiver is not None:
+            for table in ("spans", "logs", "metrics"):
+                counts[f"otlp:{table}"] = self.receiver.row_count(table)
+        if self.capture is not None:
+            counts["process:logs"] = self.capture.row_count()
+        if self.scraper is not None:
+            counts["prometheus:metrics"] = self.scraper.row_count()
+        return counts
+
+    def peek_telemetry(self, start: Mapping[str, int] | None = None) -> dict[str, Columns]:
+        """A read-only copy of the telemetry collected so far, by source (the keys of
+        `telemetry_counts`), each from its row `start[source]` on; nothing is drained, so the
+        run's tables still get every row at stop()."""
+        start = start or {}
+        out: dict[str, Columns] = {}
+        if self.receiver is not None:
+            for table in ("spans", "logs", "metrics"):
+                key = f"otlp:{table}"
+                out[key] = self.receiver.peek(table, start.get(key, 0))
+        if self.capture is not None:
+            out["process:logs"] = self.capture.peek(start.get("process:logs", 0))
+        if self.scraper is not None:
+            out["prometheus:metrics"] = self.scraper.peek(start.get("prometheus:metrics", 0))
+        return out
 
     @property
     def running(self) -> bool:
