@@ -30,18 +30,19 @@ def test_a_live_app_uses_the_scenarios_viewport_and_stops_everything(tmp_path: P
                     "  ready: {http: /}\n  timeout: 10s\n"
                     "browser:\n  viewport: [640, 360]\n"
                     "steps:\n  - browser: {goto: /}\n")
-    apps = LiveApps(tmp_path, os.environ)
-    app = apps.start(load_scenario(path), tmp_path)
+    apps = LiveApps(os.environ)
+    app = apps.start(load_scenario(path), tmp_path, tmp_path, owner="me")
     try:
         assert app.startup_ms is not None and app.startup_ms > 0
         assert app.base_url.startswith("http://127.0.0.1:")
-        shot, info = app.call(lambda: app.screenshot(None, full_page=False))
-        assert png_size(shot) == (640, 360)
-        assert info["url"] == app.base_url + "/"
+        shot = app.on_page(lambda page: page.screenshot(full_page=False))
+        assert png_size(shot.read_bytes()) == (640, 360)
+        assert app.on_page(lambda page: page.page.url) == app.base_url + "/"
     finally:
-        stopped = apps.stop(app.id)
-    assert stopped["exit_code"] is not None
-    assert stopped["rows"]["browser"] >= 1            # the page's requests were recorded
-    assert stopped["rows"]["logs"] >= 1               # "serving", from the process log capture
-    assert (Path(stopped["dir"]) / "browser.parquet").is_file()
+        stopped = apps.stop(app.id, owner="me")
+    assert stopped.exit_code is not None
+    assert stopped.rows["browser"] >= 1               # the page's requests were recorded
+    assert stopped.rows["logs"] >= 1                  # "serving", from the process log capture
+    assert stopped.recorded_steps == 1                # the opening goto
+    assert (Path(stopped.dir) / "browser.parquet").is_file()
     assert len(apps) == 0
