@@ -115,6 +115,9 @@ def resolve(page: Page, refs: RefTable, ref: str | None, selector: str | None) -
     if selector is not None:
         if not selector.strip():
             raise UsageError("selector must not be empty")
+        if selector.strip().startswith("aria-ref="):
+            raise UsageError("pass a snapshot's element reference as ref (ref='e5'), not as "
+                             "an aria-ref selector: a ref is recorded by a stable selector")
         return Target(selector, selector, selector)
     assert ref is not None
     info = refs.lookup(ref)

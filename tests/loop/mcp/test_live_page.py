@@ -243,6 +243,8 @@ def test_stale_and_unknown_refs_are_clear_errors(form_repo: Path) -> None:
                                                                 ref="e999"))
         assert "exactly one of ref" in error(await call(client, "click", session=sid,
                                                         ref=link, selector="a"))
+        assert "pass a snapshot's element reference as ref" in error(await call(
+            client, "click", session=sid, selector=f"aria-ref={link}"))
         moved = ok(await call(client, "click", session=sid, ref=link))
         assert moved["url"].endswith("/other") and moved["selector"] == 'role=link[name=' \
             '"Other page"]'
