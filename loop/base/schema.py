@@ -78,6 +78,9 @@ _SPECS["browser"] = [
     ("repeat", "int32"),
 ]
 
+#: the run tables, in file order: spans, logs, metrics, browser (the run-directory contract)
+TABLE_NAMES: tuple[str, ...] = tuple(_SPECS)
+
 _BUILT: dict[str, Any] = {}
 
 

@@ -17,9 +17,6 @@ from cleanloop.loop.model.steps import StepResult
 if TYPE_CHECKING:
     import pandas as pd
 
-#: the tables every repetition has (the run-directory contract), in file order
-TABLE_NAMES = ("spans", "logs", "metrics", "browser")
-
 
 @dataclass
 class RunData:

@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cleanloop.loop.base.schema import TABLE_NAMES
 from cleanloop.loop.base.units import format_ms
 from cleanloop.loop.model.evaluation import CheckResult
 from cleanloop.loop.model.run_data import RunData
 from cleanloop.loop.model.verdict_types import Artifacts, CheckEntry, RunEntry, Verdict
-
-_TABLES = ("spans", "logs", "metrics", "browser")
 
 
 def step_failures(reps: list[RunData]) -> list[CheckEntry]:
@@ -37,7 +36,7 @@ def build_verdict(*, scenario: str, scenario_file: str, run_dir: Path, reps: lis
     ok = all(c.ok for c in checks)
     artifacts = Artifacts(
         run_dir=str(run_dir), app_log=str(run_dir / "app.log"),
-        tables={n: str(run_dir / f"{n}.parquet") for n in _TABLES},
+        tables={n: str(run_dir / f"{n}.parquet") for n in TABLE_NAMES},
         screenshots=sorted(str(p) for p in (run_dir / "screenshots").glob("*.png")),
         dom=sorted(str(p) for p in (run_dir / "dom").glob("*")),
         app_log_tail=app_log_tail if not ok and app_log_tail else None)
