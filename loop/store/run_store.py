@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 RUNS_DIR = Path(".cleanloop") / "runs"
+#: written last, when a run or verify finishes: its presence marks a finished run directory
+VERDICT = "verdict.json"
 
 
 def ensure_state_dir(root: Path) -> Path:
@@ -69,7 +71,7 @@ class RunStore:
         import pyarrow.parquet as pq
 
         out = {}
-        for name in schema.TABLES:
+        for name in schema.TABLE_NAMES:
             path = self.dir / f"{name}.parquet"
             pq.write_table(arrow_table(name, self._columns.get(name, {})), path)
             out[name] = path
@@ -90,19 +92,37 @@ class RunStore:
 
 
 def resolve_run(root: Path, ref: str) -> Path:
-    """A run directory from a path, a run id, an id prefix or `last`."""
+    """A run directory from a path, a run id, an id prefix or `last` (the newest finished
+    run or verify, see `last_finished`)."""
     direct = Path(ref)
-    if (direct / "verdict.json").exists() or (direct / "spans.parquet").exists():
+    if (direct / VERDICT).exists() or (direct / "spans.parquet").exists():
         return direct
     runs = root / RUNS_DIR
     candidates = sorted(p for p in runs.glob("*") if p.is_dir()) if runs.exists() else []
     if ref in ("last", "latest"):
-        if not candidates:
-            raise UsageError(f"no runs yet under {runs}")
-        return candidates[-1]
+        return last_finished(runs, candidates)
     matches = [p for p in candidates if p.name.startswith(ref) or ref in p.name]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise UsageError(f"no run matches {ref!r} under {runs}")
     raise UsageError(f"{ref!r} matches {len(matches)} runs; be more specific")
+
+
+def last_finished(runs: Path, candidates: list[Path]) -> Path:
+    """The run (or verify) directory that finished last: the newest verdict.json by its
+    modification time (run ids order by start, and only to the second). Directories without
+    a verdict.json (still running, interrupted, failed before their verdict) are skipped."""
+    finished: list[tuple[int, str, Path]] = []
+    for path in candidates:
+        try:
+            finished.append(((path / VERDICT).stat().st_mtime_ns, path.name, path))
+        except OSError:
+            continue
+    if finished:
+        return max(finished)[2]
+    if not candidates:
+        raise UsageError(f"no runs yet under {runs}")
+    raise UsageError(f"no finished run under {runs}: none of its {len(candidates)} "
+                     f"director{'y' if len(candidates) == 1 else 'ies'} has a {VERDICT} yet "
+                     "(still running, or stopped before its verdict); name one by its id")
