@@ -221,9 +221,15 @@ def _cmd_fix(args: argparse.Namespace) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
+    # checked before the server (and its imports) starts; None: the server picks (its roots)
+    cwd = None
+    if args.repo is not None:
+        cwd = Path(args.repo).resolve()
+        if not cwd.is_dir():
+            raise UsageError(f"--repo {args.repo}: no such directory ({cwd})")
     from cleanloop.loop.mcp.server import serve
 
-    serve(env=args.env)
+    serve(env=args.env, cwd=cwd)
     return EXIT_OK
 
 
@@ -306,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     fix.set_defaults(func=_cmd_fix)
 
     mcp = sub.add_parser("mcp", help="MCP server on stdio: run, query, screenshot, verify")
+    mcp.add_argument("--repo", metavar="DIR", default=None,
+                     help="the repository the tools work in (default: the current directory)")
     mcp.set_defaults(func=_cmd_mcp)
 
     query = sub.add_parser("query", help="SQL (DuckDB) over a run's tables")
