@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cleanloop.loop.base.redact import Redactor
-from cleanloop.loop.fix.agents import AgentInvocation, resolve_agent
+from cleanloop.loop.fix.agents import AgentInvocation, cleanloop_command, resolve_agent
 from cleanloop.loop.fix.attempts import Attempt, Feedback, FixRequest, FixResult, FixSetting
 from cleanloop.loop.fix.evidence_bundle import write_bundle
 from cleanloop.loop.fix.summary import commit_message, write_report
@@ -144,7 +144,8 @@ class Driver:
                 repo_hint=str(self.repo), failing_verdict=feedback.failing,
                 run_dir=feedback.run_dir, iteration=attempt.iteration,
                 previous_attempts=[a.as_dict() for a in feedback.previous],
-                gate_verdict=feedback.gate, redactor=self.redactor)
+                gate_verdict=feedback.gate, redactor=self.redactor,
+                cleanloop=cleanloop_command())
             timeout = req.agent_timeout_s
             if deadline is not None:
                 timeout = max(1.0, min(timeout, deadline - time.monotonic()))

@@ -251,8 +251,11 @@ def write_bundle(*, out_dir: Path, scenario: Scenario, scenario_rel: str, repo_h
                  failing_verdict: Verdict, run_dir: Path | None, iteration: int,
                  previous_attempts: Sequence[dict[str, Any]] = (),
                  gate_verdict: Verdict | None = None,
-                 redactor: Redactor, budget_chars: int = 12000) -> Path:
+                 redactor: Redactor, budget_chars: int = 12000,
+                 cleanloop: str = "cleanloop") -> Path:
     """Write prompt.md and evidence/ under `out_dir`; returns the prompt's path.
+
+    `cleanloop` is how the prompt's commands call cleanloop (`cleanloop_command`).
 
     `previous_attempts` entries: {"iteration", "outcome", "reason", "diff_stat"}.
     """
@@ -281,7 +284,7 @@ def write_bundle(*, out_dir: Path, scenario: Scenario, scenario_rel: str, repo_h
         scenario=scenario, scenario_rel=scenario_rel, repo_hint=repo_hint, iteration=iteration,
         bundle_dir=out_dir, run_dir=run_dir, failing_checks=failing, excerpts=excerpts,
         attachments=attachments, previous_attempts=previous_attempts,
-        gate_verdict=gate_verdict, trace_id=trace_id)
+        gate_verdict=gate_verdict, trace_id=trace_id, cleanloop=cleanloop)
     text = redactor.redact(render_prompt(ctx, redactor=redactor, budget_chars=budget_chars))
     prompt = out_dir / "prompt.md"
     prompt.write_text(text[:budget_chars], encoding="utf-8")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cleanloop.loop.base.redact import Redactor
+from cleanloop.loop.base.schema import TABLE_NAMES
 from cleanloop.loop.fix.tamper import ALWAYS_PROTECTED
 from cleanloop.loop.model.scenario import Scenario
 from cleanloop.loop.model.verdict import format_value
@@ -66,6 +67,8 @@ class PromptContext:
     previous_attempts: Sequence[dict[str, Any]] = ()
     gate_verdict: Verdict | None = None
     trace_id: str = ""                      # a trace worth querying, if any
+    #: how the agent calls cleanloop (fix/agents/env `cleanloop_command`)
+    cleanloop: str = "cleanloop"
 
 
 @dataclass
@@ -258,11 +261,12 @@ def example_queries(trace_id: str = "") -> list[str]:
 
 def _commands(ctx: PromptContext) -> Section:
     run = shlex.quote(str(ctx.run_dir)) if ctx.run_dir is not None else "last"
-    lines = [f"cleanloop run {shlex.quote(ctx.scenario_rel)}"]
+    cl = ctx.cleanloop
+    lines = [f"{cl} run {shlex.quote(ctx.scenario_rel)}"]
     # the queries hold no ", $, ` or \ (trace ids are checked to be hex): double quotes are safe
-    lines += [f'cleanloop query {run} "{q}"' for q in example_queries(ctx.trace_id)]
+    lines += [f'{cl} query {run} "{q}"' for q in example_queries(ctx.trace_id)]
     return Section("Reproduce and inspect",
-                   ["Tables: spans, logs, metrics, browser (DuckDB SQL).\n" +
+                   [f"Tables: {', '.join(TABLE_NAMES)} (DuckDB SQL).\n" +
                     fence("\n".join(lines), "sh")])
 
 

@@ -15,10 +15,10 @@ from cleanloop.loop.fix.agents.base import (
     render_template,
     run_command,
 )
-from cleanloop.loop.fix.agents.env import scrub_env
+from cleanloop.loop.fix.agents.env import agent_env, cleanloop_command, scrub_env
 from cleanloop.loop.fix.agents.presets import PRESETS, resolve_agent
 
 __all__ = [
-    "PRESETS", "Agent", "AgentInvocation", "AgentOutcome", "CommandAgent", "render_template",
-    "resolve_agent", "run_command", "scrub_env",
+    "PRESETS", "Agent", "AgentInvocation", "AgentOutcome", "CommandAgent", "agent_env",
+    "cleanloop_command", "render_template", "resolve_agent", "run_command", "scrub_env",
 ]

@@ -32,7 +32,7 @@ from cleanloop.loop.fix.agents.base import (
     CommandAgent,
     shell_agent,
 )
-from cleanloop.loop.fix.agents.env import scrub_env
+from cleanloop.loop.fix.agents.env import agent_env
 
 SCRIPTED = "scripted"
 
@@ -84,8 +84,9 @@ def resolve_agent(spec: str, *, env: Mapping[str, str], allow_env: Sequence[str]
                   scripted_patches: Sequence[Path] = ()) -> Agent:
     """The agent for `--agent SPEC`; AgentError (before anything runs) if it cannot run.
 
-    `env` is the caller's environment: the agent gets only its allowlisted part (see
-    cleanloop.loop.fix.agents.env) and presets are looked up on its PATH.
+    `env` is the caller's environment: the agent gets only its allowlisted part, with this
+    cleanloop's script directory first on PATH when needed (see cleanloop.loop.fix.agents.env),
+    and presets are looked up on the caller's PATH.
     """
     spec = spec.strip()
     if not spec:
@@ -99,18 +100,18 @@ def resolve_agent(spec: str, *, env: Mapping[str, str], allow_env: Sequence[str]
                 "pass --agent 'your command {prompt_file}'")
         found = binary
         return CommandAgent(spec, lambda inv: preset.argv(found, inv),
-                            scrub_env(env, preset=spec, allow=allow_env))
+                            agent_env(env, preset=spec, allow=allow_env))
     if spec == SCRIPTED:
         missing = [str(p) for p in scripted_patches
                    if str(p) != "none" and not Path(p).is_file()]
         if missing:
             raise AgentError(f"scripted agent: no such patch file: {', '.join(missing)}")
         return shell_agent(SCRIPTED, scripted_template(scripted_patches),
-                           scrub_env(env, allow=allow_env))
+                           agent_env(env, allow=allow_env))
     if not any("{" + p + "}" in spec for p in PLACEHOLDERS) and "/" not in spec and not any(
             c.isspace() for c in spec):
         known = ", ".join([*PRESETS, SCRIPTED])
         raise AgentError(
             f"unknown agent {spec!r}: use one of {known}, or a command template such as "
             "'my-agent --task {prompt_file} --repo {worktree}'")
-    return shell_agent("command", spec, scrub_env(env, allow=allow_env))
+    return shell_agent("command", spec, agent_env(env, allow=allow_env))
