@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cleanloop.loop.base.errors import GateError
+from cleanloop.loop.base.errors import GateError, UsageError
 
 if TYPE_CHECKING:
     from cleanloop.loop.gate.types import GateDecision
@@ -71,3 +71,32 @@ class SequentialPlan:
 
 #: the plan `cleanloop verify` uses unless told otherwise (the dataclass's defaults)
 DEFAULT_PLAN = SequentialPlan()
+
+
+def plan_from_bounds(runs: int | None, max_runs: int | None, alpha: float | None = None, *,
+                     names: tuple[str, str, str] = ("--runs", "--max-runs", "--alpha"),
+                     ) -> SequentialPlan | None:
+    """The plan a user's bounds ask for: `--runs`, `--max-runs` and `--alpha` of `cleanloop
+    verify` and `fix`, the `runs` and `max_runs` of the MCP verify tool.
+
+    None when no bound is given (verify then picks the plan for the scenario). Otherwise the
+    ones not given take DEFAULT_PLAN's values (max_runs: at least runs) and the plan is used
+    as given: first look at `runs` per side, then every two thirds of that up to `max_runs`.
+    `names` are the options as the caller's user wrote them, for the UsageError messages."""
+    runs_name, max_name, alpha_name = names
+    if runs is None and max_runs is None and alpha is None:
+        return None
+    if runs is not None and runs < 2:
+        raise UsageError(f"{runs_name} must be at least 2 (got {runs}): the gate needs at "
+                         "least 2 runs per side")
+    first = DEFAULT_PLAN.initial_runs if runs is None else runs
+    cap = max(first, DEFAULT_PLAN.max_runs) if max_runs is None else max_runs
+    if cap < first:
+        if runs is None:
+            raise UsageError(f"{max_name} ({cap}) must be at least {runs_name}, which is "
+                             f"{first} unless given: give {runs_name} too")
+        raise UsageError(f"{max_name} ({cap}) must be at least {runs_name} ({first})")
+    chosen = DEFAULT_PLAN.alpha if alpha is None else alpha
+    if not 0.0 < chosen < 0.5:
+        raise UsageError(f"{alpha_name} must be between 0 and 0.5 (got {chosen:g})")
+    return SequentialPlan.from_runs(first, cap, chosen)
