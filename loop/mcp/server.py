@@ -1,14 +1,20 @@
-"""`cleanloop mcp`: an MCP server on stdio so coding agents can reproduce, inspect and verify.
+"""`cleanloop mcp`: an MCP server on stdio so coding agents can reproduce, inspect, act and verify.
 
-    tools: run_scenario, query, list_failures, verify        (same contracts as the CLI)
-           start_app, screenshot, snapshot, stop_app         (a live app + browser page)
+    measurements  run_scenario, verify, verify_start/status/cancel   (measure_tools; one at a
+                  time, progress notifications, real cancellation)
+    reading       query, list_failures, and resources: runs, artifacts, table schemas
+    live app      start_app, the page's actions and observations, save_scenario, stop_app
+                  (live_tools; one browser context per client session)
 
-Blocking work runs on worker threads (a live app's browser on its own thread, see
-cleanloop.loop.mcp.apps), so the protocol stays responsive. A CleanloopError becomes a tool error
-carrying its message; the server keeps serving. When the server ends (stdin closed,
-SIGTERM or SIGINT) every live app is stopped, and any process the server started that
-is still alive (a run in flight, say) has its process group killed: no orphans.
-Logs go to stderr; stdout carries only the protocol.
+The repository the tools work in is `--repo DIR`, else the first `file://` root the client
+announces (read at the first tool call, again after roots/list_changed), else the working
+directory. Blocking work runs on worker threads, so the protocol stays responsive. A
+CleanloopError becomes a tool error carrying its message; the server keeps serving. When the
+server ends (stdin closed, SIGTERM or SIGINT, the client killed) every measurement is
+cancelled (its apps stopped, its worktrees removed), every live app is stopped, and any
+process the server started that is still alive has its process group killed: no orphans.
+Logs go to stderr; stdout carries only the protocol. A client that vanished is one line on
+stderr, not a traceback.
 """
 
 from __future__ import annotations
@@ -19,24 +25,22 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
 
 from cleanloop import __version__
 from cleanloop.loop.base.errors import CleanloopError
-from cleanloop.loop.mcp import tools as mcp_tools
 from cleanloop.loop.mcp.live_tools import LiveTools
-from cleanloop.loop.mcp.registry import tool
+from cleanloop.loop.mcp.measure_tools import MeasureTools
+from cleanloop.loop.mcp.reap import reap_descendants
+from cleanloop.loop.mcp.repo_roots import RepoFromRoots
 from cleanloop.loop.mcp.resources import register_resources
-from cleanloop.probes.browser_process import read_proc
 
 logger = logging.getLogger(__name__)
 
@@ -53,47 +57,17 @@ INSTRUCTIONS = (
     "-> verify the change against the base revision. start_app + screenshot/snapshot let you "
     "look at the live app; stop_app when done. Paths are relative to the repository.")
 
-DESCRIPTIONS = {
-    "run_scenario": (
-        "Boot the app described by a scenario YAML file (path relative to the repository), run "
-        "its steps `repeat` times against the current working tree, collect telemetry and "
-        "evaluate the scenario's checks. Returns verdict ('pass' when every check holds, "
-        "'fail' otherwise), run_id and run_dir (use them with query / list_failures), summary "
-        "(one text line per check with its value) and failing (each failing check with value, "
-        "threshold and evidence such as slowest spans, top error logs, console errors, "
-        "screenshot/DOM paths). Relative targets need a baseline: use verify for those."),
-    "query": (
-        "Run DuckDB SQL over a run's tables: spans, logs, metrics, browser (documented columns; "
-        "timestamps are UTC ns, attributes are JSON strings; every row has `repeat`). `run` is "
-        "a run directory, a run id or id prefix, or 'last'. Returns columns, rows (at most "
-        "`limit`), row_count (before truncation) and truncated. Example: SELECT name, "
-        "count(*), quantile_cont(duration_ms, 0.95) FROM spans GROUP BY 1."),
-    "list_failures": (
-        "The failing checks of a finished run (its verdict.json): for each, check (source text), "
-        "kind, role, value, threshold and evidence (slowest spans with trace ids, top error log "
-        "messages, console/page errors, failed requests, screenshot/DOM/aria paths). An empty "
-        "list means every check passed. `run`: run directory, run id (prefix) or 'last'."),
-    "verify": (
-        "A/B-test a change: runs the scenario (read from the base revision) interleaved on the "
-        "base and the candidate, each in its own git worktree, and applies the statistical gate "
-        "to its checks, targets and guards. Give exactly one of candidate (a git revision) or "
-        "patch (a patch file path, or the unified diff text itself, applied on top of base). "
-        "The user's working tree is never modified. Returns verdict ('accept', 'reject' or "
-        "'inconclusive'), reason, table (one line per SLI: medians, ratio with CI, p-value, "
-        "threshold, result), failing and run_dir. Slow: many app boots."),
-}
-
-ScenarioPath = Annotated[str, Field(description="scenario YAML file, relative to the repository")]
-RunRef = Annotated[str, Field(description="run directory, run id or id prefix, or 'last'")]
-
-
 class CleanloopMcp:
     """The tools bound to one working directory, and the server's lifecycle."""
 
     def __init__(self, env: Mapping[str, str], cwd: Path | None = None) -> None:
+        #: the repository: --repo when given (then never changed), else the client's first root
+        #: (RepoFromRoots), else the working directory
         self.cwd = (cwd or Path.cwd()).resolve()
+        self.repo_pinned = cwd is not None
         #: the environment the command line read once; tools and live apps get it
         self.env = dict(env)
+        self.measure = MeasureTools(self)
         self.live = LiveTools(self)
         self._inflight = 0
         self._inflight_lock = threading.Lock()
@@ -128,47 +102,12 @@ class CleanloopMcp:
 
     # -- the tools -----------------------------------------------------------------------------
     def build(self) -> MCPServer[Any]:
-        tools = [
-            tool(self.run_scenario, title="Run a scenario", read_only=False,
-                 description=DESCRIPTIONS["run_scenario"]),
-            tool(self.query, title="SQL over a run's telemetry", read_only=True,
-                 description=DESCRIPTIONS["query"]),
-            tool(self.list_failures, title="Failing checks of a run", read_only=True,
-                 description=DESCRIPTIONS["list_failures"]),
-            tool(self.verify, title="A/B-verify a change", read_only=False,
-                 description=DESCRIPTIONS["verify"]),
-            *self.live.tools(),
-        ]
+        tools = [*self.measure.tools(), *self.live.tools()]
         server: MCPServer[Any] = MCPServer("cleanloop", instructions=INSTRUCTIONS,
-                                           version=__version__, tools=tools)
+                                           version=__version__, tools=tools,
+                                           middleware=[RepoFromRoots(self)])
         register_resources(server, self)
         return server
-
-    async def run_scenario(
-            self, scenario: ScenarioPath,
-            repeat: Annotated[int, Field(ge=1, description="repetitions in this run")] = 1,
-    ) -> dict[str, Any]:
-        return await self.job(mcp_tools.run_tool, self.cwd, self.env, scenario, repeat)
-
-    async def query(
-            self, run: RunRef,
-            sql: Annotated[str, Field(description="DuckDB SQL over spans, logs, metrics, browser")],
-            limit: Annotated[int, Field(ge=1, description="maximum rows returned")] = 200,
-    ) -> dict[str, Any]:
-        return await self.job(mcp_tools.query_tool, self.cwd, self.env, run, sql, limit)
-
-    async def list_failures(self, run: RunRef = "last") -> list[dict[str, Any]]:
-        return await self.job(mcp_tools.failures_tool, self.cwd, self.env, run)
-
-    async def verify(
-            self, scenario: ScenarioPath,
-            base: Annotated[str, Field(description="baseline git revision")] = "HEAD",
-            candidate: Annotated[str | None, Field(description="candidate git revision")] = None,
-            patch: Annotated[str | None, Field(
-                description="patch file path, or unified diff text, applied on base")] = None,
-    ) -> dict[str, Any]:
-        return await self.job(mcp_tools.verify_tool, self.cwd, self.env, scenario, base,
-                               candidate, patch)
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def serve_stdio(self, server: MCPServer[Any]) -> None:
@@ -189,11 +128,41 @@ class CleanloopMcp:
                 return
 
     def shutdown(self) -> None:
-        """Stop every live app, then kill whatever the server started that still runs."""
+        """Cancel every measurement and stop every live app (in parallel, bounded), then kill
+        whatever the server started that still runs."""
+        self.measure.measurements.cancel_all()   # they stop at their next safe point
         late = self.live.shutdown(STOP_ALL_TIMEOUT_S)
         if late:
             logger.warning("mcp: sessions %s did not stop in time; killing them", late)
+        late = self.measure.shutdown(STOP_ALL_TIMEOUT_S)
+        if late:
+            logger.warning("mcp: measurements %s did not stop in time; killing them", late)
         reap_descendants(REAP_GRACE_S)
+
+
+def client_gone(exc: BaseException) -> bool:
+    """True for an error that only says the client is gone (a broken or reset pipe), also when
+    it comes wrapped in exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(client_gone(e) for e in exc.exceptions)
+    return isinstance(exc, BrokenPipeError | ConnectionResetError | anyio.BrokenResourceError
+                      | anyio.ClosedResourceError)
+
+
+def _first_line(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises no second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _exit_soon(code: int, delay_s: float = 2.0) -> None:
@@ -208,58 +177,6 @@ def _hard_exit(code: int) -> None:
     os._exit(code)
 
 
-def descendants(pid: int) -> list[int]:
-    """Live descendants of `pid` (from /proc), nearest first."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            info = read_proc(int(entry))
-            if info is not None and info.state not in ("Z", "X"):
-                children.setdefault(info.ppid, []).append(info.pid)
-    out: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child)
-    return out
-
-
-def reap_descendants(grace_s: float) -> list[int]:
-    """SIGTERM every process this one started (their whole groups), SIGKILL after `grace_s`.
-
-    Returns the pids that were found. Our own process group is never signalled as a group.
-    """
-    found = descendants(os.getpid())
-    if not found:
-        return []
-    logger.warning("mcp: %d child process(es) still running at exit; stopping them", len(found))
-    _signal_all(found, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline and any(_alive(p) for p in found):
-        time.sleep(0.02)
-    _signal_all([p for p in found if _alive(p)], signal.SIGKILL)
-    return found
-
-
-def _alive(pid: int) -> bool:
-    info = read_proc(pid)
-    return info is not None and info.state not in ("Z", "X")
-
-
-def _signal_all(pids: list[int], sig: signal.Signals) -> None:
-    own = os.getpgrp()
-    for pid in pids:
-        info = read_proc(pid)
-        try:
-            if info is not None and info.pgid not in (own, 0, 1):
-                os.killpg(info.pgid, sig)
-            else:
-                os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def serve(env: Mapping[str, str], cwd: Path | None = None) -> None:
     """Run the MCP server on stdio until the client goes away (`cleanloop mcp`)."""
     app = CleanloopMcp(env, cwd)
@@ -268,6 +185,11 @@ def serve(env: Mapping[str, str], cwd: Path | None = None) -> None:
         anyio.run(app.serve_stdio, server)
     except KeyboardInterrupt:
         pass
+    except BaseException as exc:
+        if not client_gone(exc):
+            raise
+        logger.warning("mcp: the client went away (%s); stopping", _first_line(exc))
+        _silence_stdout()
     finally:
         # already shutting down: a client's SIGTERM must not cut the cleanup short
         previous = {sig: signal.signal(sig, signal.SIG_IGN)

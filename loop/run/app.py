@@ -179,14 +179,14 @@ class AppUnderTest:
             if self.on_spawn is not None:
                 self.on_spawn()
             if self.browser is None:
-                ok, startup_ms = self.poll_ready(launcher.alive)
+                ok, startup_ms = self.poll_ready(self._alive_unless_cancelled)
                 self.data.startup_ms = self.ready_or_raise(ok, startup_ms)
             else:
                 # the browser context opens while the app boots; readiness is polled (and
                 # start-up timed) in a thread meanwhile, as Playwright's sync API is bound
                 # to this one
                 with ReadinessWatch(self.poll_ready, self.ready_or_raise,
-                                    launcher.alive) as watch:
+                                    self._alive_unless_cancelled) as watch:
                     self.browser_run = self.browser.open(base_url=handle.base_url,
                                                          artifacts_dir=self.store.dir,
                                                          repeat=self.data.repeat)
@@ -211,6 +211,12 @@ class AppUnderTest:
                               "use on 127.0.0.1; stop whatever holds it or remove app.port to "
                               "let cleanloop pick a free one")
         return fixed
+
+    def _alive_unless_cancelled(self) -> bool:
+        """The readiness poll's liveness probe; a cancel during the boot wait ends it (raises
+        Cancelled), so a cancelled call does not wait out a slow boot."""
+        self.progress.checkpoint()
+        return self.launcher.alive()
 
     def poll_ready(self, alive: Callable[[], bool]) -> tuple[bool, float]:
         """Wait until the app answers (no side effects: safe in a thread). (ready, ms)."""

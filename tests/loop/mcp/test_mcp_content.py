@@ -511,9 +511,7 @@ def test_schema_resources_document_every_column(tmp_path: Path) -> None:
     run_client(server, body)
 
 
-# -- the server's own tools, once server.py returns these types ---------------------------------
-@pytest.mark.xfail(reason="server.py / measure_tools.py not yet wired to the typed results",
-                   raises=AssertionError, strict=False)
+# -- the server's own tools ------------------------------------------------------------------------
 def test_the_servers_tools_publish_the_typed_output_schemas(tmp_path: Path) -> None:
     server = CleanloopMcp({"CLEANLOOP_HOME": str(tmp_path)}, cwd=tmp_path).build()
     schemas: dict[str, dict[str, Any]] = {}
