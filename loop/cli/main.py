@@ -145,22 +145,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> SequentialPlan | None:
-    """The gate's sequential plan from --runs, --max-runs and --alpha (verify and fix).
+    """The gate's sequential plan from --runs, --max-runs and --alpha (verify and fix); None
+    when none is given (verify then picks the plan for the scenario)."""
+    from cleanloop.loop.gate.plan import plan_from_bounds
 
-    None when none of them is given: verify then picks the plan for the scenario. A plan
-    that is given is always used as given."""
-    from cleanloop.loop.gate.rules import DEFAULT_PLAN, SequentialPlan
-
-    if args.runs is None and args.max_runs is None and args.alpha is None:
-        return None
-    runs = DEFAULT_PLAN.initial_runs if args.runs is None else args.runs
-    max_runs = max(runs, DEFAULT_PLAN.max_runs) if args.max_runs is None else args.max_runs
-    alpha = DEFAULT_PLAN.alpha if args.alpha is None else args.alpha
-    if runs < 2 or max_runs < runs:
-        raise UsageError("need 2 <= --runs <= --max-runs")
-    if not 0.0 < alpha < 0.5:
-        raise UsageError("--alpha must be between 0 and 0.5")
-    return SequentialPlan.from_runs(runs, max_runs, alpha)
+    return plan_from_bounds(args.runs, args.max_runs, args.alpha)
 
 
 def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:

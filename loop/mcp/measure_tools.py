@@ -13,6 +13,7 @@ CANCEL_WAIT_S). verify_start returns a job id at once, for clients whose tool ca
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
@@ -109,9 +110,17 @@ DESCRIPTIONS = {
 class MeasureTools:
     """The run/verify/query tools of one server and the measurement jobs they started."""
 
-    def __init__(self, host: ToolHost) -> None:
+    def __init__(self, host: ToolHost, live_sessions: Callable[[], int] = lambda: 0) -> None:
         self.host = host
         self.measurements = Measurements()
+        #: live sessions (start_app) running now: their apps and browsers share the machine
+        self.live_sessions = live_sessions
+
+    def _say_if_shared(self, progress: Progress) -> None:
+        if n := self.live_sessions():
+            progress.phase(f"note: {n} live session(s) from start_app keep running during this "
+                           "measurement and share the machine with it; stop_app them for "
+                           "quieter timings")
 
     def tools(self) -> list[Tool]:
         d = DESCRIPTIONS
@@ -141,6 +150,7 @@ class MeasureTools:
         cwd, env = self.host.cwd, self.host.env
 
         def work(progress: Progress) -> RunResult:
+            self._say_if_shared(progress)
             return mcp_tools.run_tool(cwd, env, scenario, repeat, progress=progress)
 
         result = await self._follow(self.measurements.submit("run_scenario", scenario, work),
@@ -198,6 +208,7 @@ class MeasureTools:
         cwd, env = self.host.cwd, self.host.env
 
         def work(progress: Progress) -> VerifyResult:
+            self._say_if_shared(progress)
             return mcp_tools.verify_tool(
                 cwd, env, scenario, base, candidate, patch, runs=runs, max_runs=max_runs,
                 budget_s=budget, progress=progress)

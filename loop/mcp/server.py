@@ -54,8 +54,12 @@ INSTRUCTIONS = (
     "cleanloop boots the app under test, drives it (HTTP, load, a real Chromium), collects its "
     "logs, traces and metrics, and checks them against a scenario's SLIs. Typical loop: "
     "run_scenario -> list_failures / query the run's tables -> edit code -> run_scenario again "
-    "-> verify the change against the base revision. start_app + screenshot/snapshot let you "
-    "look at the live app; stop_app when done. Paths are relative to the repository.")
+    "-> verify the change against the base revision (verify_start + verify_status when your "
+    "tool calls time out). start_app opens a live session: snapshot (element refs), act by ref "
+    "(click, fill, press, select, hover, navigate, evaluate, wait_for), read console_messages, "
+    "page_errors, network_requests and backend_telemetry (since your last action), then "
+    "save_scenario to keep the reproduction as a scenario file; stop_app when done. Paths are "
+    "relative to the repository.")
 
 class CleanloopMcp:
     """The tools bound to one working directory, and the server's lifecycle."""
@@ -67,8 +71,8 @@ class CleanloopMcp:
         self.repo_pinned = cwd is not None
         #: the environment the command line read once; tools and live apps get it
         self.env = dict(env)
-        self.measure = MeasureTools(self)
         self.live = LiveTools(self)
+        self.measure = MeasureTools(self, live_sessions=lambda: len(self.live.apps))
         self._inflight = 0
         self._inflight_lock = threading.Lock()
 
