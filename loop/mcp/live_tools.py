@@ -12,14 +12,18 @@ regression test for `cleanloop run` and `cleanloop verify`.
 from __future__ import annotations
 
 import base64
+import logging
+import threading
 from pathlib import Path
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp_types import CallToolResult, ImageContent, TextContent
 from pydantic import Field
 
+from cleanloop.loop.base.errors import Cancelled
 from cleanloop.loop.mcp.apps import LiveApps
 from cleanloop.loop.mcp.live_action_tools import ActionTools
 from cleanloop.loop.mcp.live_clients import client_of
@@ -37,6 +41,8 @@ from cleanloop.loop.mcp.live_recording import DEFAULT_CHECKS, target_path, write
 from cleanloop.loop.mcp.registry import ToolHost, tool
 from cleanloop.loop.model.scenario import load_scenario
 from cleanloop.loop.vcs.repo import state_root
+
+logger = logging.getLogger(__name__)
 
 ScenarioPath = Annotated[str, Field(description="scenario YAML file, relative to the repository")]
 DOM_LIMIT = 20_000          # characters of HTML returned inline (the file has all of it)
@@ -110,16 +116,37 @@ class LiveTools:
 
     async def start_app(self, scenario: ScenarioPath, ctx: Context | None = None) -> StartedApp:
         owner = client_of(ctx)
+        cancelled = threading.Event()
+        started: list[str] = []
 
         def start() -> StartedApp:
             cwd = self.host.cwd
             path = Path(scenario) if Path(scenario).is_absolute() else cwd / scenario
             app = self.apps.start(load_scenario(path), path.resolve().parent,
                                   state_root(self.host.env, cwd), owner)
+            started.append(app.id)
+            if cancelled.is_set():   # nobody will ever learn this session's id
+                self._stop_quietly(app.id, owner)
+                raise Cancelled("start_app was cancelled")
             url = app.on_page(lambda page: page.page.url)
             return StartedApp(session=app.id, base_url=app.base_url, url=url, pid=app.pid,
                               startup_ms=app.startup_ms, dir=str(app.store.dir), mark="m0")
-        return await self.host.job(start)
+
+        try:
+            return await self.host.job(start)
+        except anyio.get_cancelled_exc_class():
+            # the boot cannot be interrupted; what it started is stopped once it is up
+            cancelled.set()
+            if started:
+                threading.Thread(target=self._stop_quietly, args=(started[0], owner),
+                                 daemon=True, name="cleanloop-cancelled-start").start()
+            raise
+
+    def _stop_quietly(self, session: str, owner: str) -> None:
+        try:
+            self.apps.stop(session, owner)
+        except Exception as exc:  # already stopped by the other path, or broken
+            logger.info("mcp: stopping cancelled session %s: %s", session, exc)
 
     async def snapshot(self, session: SessionId, ctx: Context | None = None) -> Snapshot:
         owner = client_of(ctx)
