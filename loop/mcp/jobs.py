@@ -21,12 +21,13 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from cleanloop.loop.base.errors import Cancelled, UsageError
 from cleanloop.loop.run.progress import Progress
 
 T = TypeVar("T")
+JobState = Literal["queued", "running", "done", "failed", "cancelled"]
 MAX_WAITING = 4        # measurements queued behind the running one before new ones are refused
 KEEP_FINISHED = 20     # finished jobs kept for verify_status
 SLOT_POLL_S = 0.2      # how often a queued job looks at its cancel token
@@ -102,7 +103,7 @@ class Job(Generic[T]):
     finished: float | None = None
 
     @property
-    def state(self) -> str:
+    def state(self) -> JobState:
         """queued | running | done | failed | cancelled"""
         if not self.future.done():
             return "queued" if self.started is None else "running"

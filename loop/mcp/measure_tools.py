@@ -29,7 +29,14 @@ from cleanloop.loop.mcp import tools as mcp_tools
 from cleanloop.loop.mcp.jobs import Job, Measurements
 from cleanloop.loop.mcp.registry import ToolHost, tool
 from cleanloop.loop.mcp.result_content import call_result, failure_images
-from cleanloop.loop.mcp.results import Failure, QueryResult, RunResult, VerifyResult
+from cleanloop.loop.mcp.results import (
+    Failure,
+    JobStarted,
+    JobStatus,
+    QueryResult,
+    RunResult,
+    VerifyResult,
+)
 from cleanloop.loop.run.progress import Progress
 
 logger = logging.getLogger(__name__)
@@ -167,19 +174,19 @@ class MeasureTools:
 
     async def verify_start(self, scenario: ScenarioPath, base: Base = "HEAD",
                            candidate: Candidate = None, patch: Patch = None, runs: Runs = None,
-                           max_runs: MaxRuns = None, budget: Budget = None) -> dict[str, Any]:
+                           max_runs: MaxRuns = None, budget: Budget = None) -> JobStarted:
         job = self._submit_verify(scenario, base, candidate, patch, runs, max_runs, budget)
-        return {"job": job.id, "state": job.state}
+        return JobStarted(job=job.id, state=job.state)
 
     async def verify_status(self, job: JobId, wait_s: Annotated[float, Field(
             ge=0, le=MAX_STATUS_WAIT_S, description="seconds to wait for the job to end")] = 0.0,
-    ) -> dict[str, Any]:
+    ) -> JobStatus:
         found = self._job(job)
         if wait_s > 0 and not found.future.done():
             await anyio.to_thread.run_sync(found.wait, wait_s, abandon_on_cancel=True)
         return status_of(found)
 
-    async def verify_cancel(self, job: JobId) -> dict[str, Any]:
+    async def verify_cancel(self, job: JobId) -> JobStatus:
         found = self._job(job)
         found.cancel()
         await anyio.to_thread.run_sync(found.wait, CANCEL_STATUS_WAIT_S, abandon_on_cancel=True)
@@ -278,15 +285,15 @@ def unwrap(job: Job[T]) -> T:
     raise ToolError(f"internal error ({type(exc).__name__}): {exc}") from exc
 
 
-def status_of(job: Job[Any]) -> dict[str, Any]:
+def status_of(job: Job[VerifyResult]) -> JobStatus:
     """What verify_status answers about `job`."""
     updates, phase = job.progress.latest()
-    out: dict[str, Any] = {"job": job.id, "state": job.state, "phase": phase,
-                           "updates": updates, "elapsed_s": job.elapsed_s(),
-                           "result": None, "error": None}
+    result: VerifyResult | None = None
+    error: str | None = None
     if job.future.done():
         try:
-            out["result"] = mcp_tools.jsonable(unwrap(job))
+            result = unwrap(job)
         except ToolError as exc:
-            out["error"] = str(exc)
-    return out
+            error = str(exc)
+    return JobStatus(job=job.id, state=job.state, phase=phase, updates=updates,
+                     elapsed_s=job.elapsed_s(), result=result, error=error)

@@ -6,6 +6,10 @@
     verify         VerifyResult  verdict accept|reject|inconclusive, reason, table (the human
                                  lines), rows (the same as numbers: GateRow), runs per side,
                                  run_dir, failing
+    verify_start   JobStarted    job, state
+    verify_status, verify_cancel
+                   JobStatus     job, state, phase, updates, elapsed_s, result (VerifyResult)
+                                 or error
 
 The key names are those of the dicts the tools returned before (verdict, run_id, run_dir,
 summary, failing, table, columns, rows, row_count, truncated, reason); new keys only add to
@@ -32,6 +36,7 @@ from pydantic import (
     model_serializer,
 )
 
+from cleanloop.loop.mcp.jobs import JobState
 from cleanloop.loop.model.verdict import summary_lines
 from cleanloop.loop.model.verdict_types import CheckEntry, Verdict
 from cleanloop.loop.report.verify_table import table_lines, table_rows
@@ -201,6 +206,26 @@ class VerifyResult(BaseModel):
     run_dir: str
     failing: list[Failure]
     files: str = Field(description="resource listing the verify directory's artifacts")
+
+
+class JobStarted(BaseModel):
+    """What verify_start answers: the job to poll."""
+
+    job: str = Field(description="pass it to verify_status / verify_cancel")
+    state: JobState
+
+
+class JobStatus(BaseModel):
+    """What verify_status and verify_cancel answer about a background verify."""
+
+    job: str
+    state: JobState
+    phase: str = Field(description="what it is doing: side, run k of n, the current estimate, "
+                                   "the app's phase; or what it is queued behind")
+    updates: int = Field(description="progress updates so far (grows while it works)")
+    elapsed_s: float = Field(description="seconds since it was started")
+    result: VerifyResult | None = Field(description="the verify result, once state is done")
+    error: str | None = Field(description="why it failed or that it was cancelled")
 
 
 # -- converters ---------------------------------------------------------------------------------

@@ -191,6 +191,8 @@ def test_unknown_arguments_are_refused_before_anything_runs(shop: Path) -> None:
         assert tools["run_scenario"].annotations is not None
         assert tools["run_scenario"].annotations.read_only_hint is False
         assert all(t.title for t in tools.values())
+        status_schema = tools["verify_status"].output_schema or {}
+        assert {"job", "state", "phase", "result", "error"} <= set(status_schema["properties"])
 
     with_session(shop, body)
     assert not (shop / ".cleanloop" / "runs").exists() or \
