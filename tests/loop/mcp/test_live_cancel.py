@@ -17,13 +17,14 @@ from tests.waiting import wait_until
 
 pytestmark = pytest.mark.browser
 
-# the app waits for a file the test writes: its boot lasts exactly as long as the test wants
+# the app blocks reading a FIFO until the test writes to it: its boot lasts exactly as long as
+# the test wants, with no polling on either side
 GATED = """\
-import pathlib, runpy, sys, time
-go = pathlib.Path(__file__).with_name("go")
-while not go.exists():
-    time.sleep(0.02)
-runpy.run_path(str(pathlib.Path(__file__).with_name("form.py")), run_name="__main__")
+import pathlib, runpy
+here = pathlib.Path(__file__).parent
+with open(here / "go", "rb") as gate:
+    gate.read(1)
+runpy.run_path(str(here / "form.py"), run_name="__main__")
 """
 SCENARIO = ('name: gated\napp:\n  command: "{python} gated.py {port}"\n  ready: {http: /}\n'
             "  timeout: 60s\nbrowser:\n  viewport: [800, 600]\nsteps:\n"
@@ -34,6 +35,10 @@ def test_cancelling_start_app_mid_boot_stops_what_it_started(tmp_path: Path) -> 
     (tmp_path / "form.py").write_text(FORM_SERVER)
     (tmp_path / "gated.py").write_text(GATED)
     (tmp_path / "gated.yaml").write_text(SCENARIO)
+    os.mkfifo(tmp_path / "go")
+    # held open read-write until the end: the byte written stays in the pipe until the app
+    # opens it, and the app's open never waits for a writer
+    gate = os.open(tmp_path / "go", os.O_RDWR)
     mcp = CleanloopMcp(dict(os.environ), cwd=tmp_path)
     server = mcp.build()
     before = descendants(os.getpid())
@@ -54,7 +59,7 @@ def test_cancelling_start_app_mid_boot_stops_what_it_started(tmp_path: Path) -> 
                     while not app_spawned():
                         await anyio.sleep(0.05)
                 tg.cancel_scope.cancel()
-            (tmp_path / "go").write_text("")   # now let the boot finish
+            os.write(gate, b"g")   # now let the boot finish
             with anyio.fail_after(CALL_TIMEOUT_S):
                 while len(mcp.live.apps) or descendants(os.getpid()) - before:
                     await anyio.sleep(0.05)
@@ -62,6 +67,7 @@ def test_cancelling_start_app_mid_boot_stops_what_it_started(tmp_path: Path) -> 
     try:
         anyio.run(main)
     finally:
+        os.close(gate)
         assert mcp.live.shutdown(STOP_TIMEOUT_S) == []
     assert wait_until(lambda: not (descendants(os.getpid()) - before), 10.0)
     assert len(mcp.live.apps) == 0

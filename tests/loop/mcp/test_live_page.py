@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-import textwrap
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -24,6 +23,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent
 
 from cleanloop.loop.mcp.server import CleanloopMcp
 from cleanloop.loop.model.scenario import load_scenario
+from tests.apps.page_server import page_server
 
 pytestmark = pytest.mark.browser
 
@@ -32,44 +32,30 @@ STOP_TIMEOUT_S = 10.0
 
 #: a form page: a text field, a select, two identical buttons told apart by their row, a
 #: button whose handler logs an error, fetches a missing URL and throws, and a link
-FORM_SERVER = textwrap.dedent("""\
-    import http.server, sys
-    PAGE = b'''<!doctype html><html><head><title>form</title><link rel="icon" href="data:,">
-    </head><body>
-    <h1 id="title">form</h1>
-    <label>Name <input id="name" type="text"></label>
-    <label>Size <select id="size"><option value="s">Small</option>
-      <option value="l">Large</option></select></label>
-    <ul><li data-row="1"><button onclick="done(1)">Edit</button></li>
-        <li data-row="2"><button onclick="done(2)">Edit</button></li></ul>
-    <p id="out"></p>
-    <button id="broken">Break</button>
-    <a href="/other">Other page</a>
-    <script>
-      function done(n) { document.getElementById('out').textContent = 'edited ' + n; }
-      document.getElementById('broken').addEventListener('click', () => {
-        console.error('about to break');
-        fetch('/missing');
-        throw new Error('boom');
-      });
-      document.getElementById('name').addEventListener('keydown', (e) => {
-        if (e.key === 'Enter') document.getElementById('out').textContent = 'entered';
-      });
-      console.warn('page loaded');
-    </script></body></html>'''
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            status, body = (404, b'missing') if self.path == '/missing' else (200, PAGE)
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        def log_message(self, *a):
-            pass
-    print("serving", flush=True)
-    http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-    """)
+FORM_PAGE = """<!doctype html><html><head><title>form</title><link rel="icon" href="data:,">
+</head><body>
+<h1 id="title">form</h1>
+<label>Name <input id="name" type="text"></label>
+<label>Size <select id="size"><option value="s">Small</option>
+  <option value="l">Large</option></select></label>
+<ul><li data-row="1"><button onclick="done(1)">Edit</button></li>
+    <li data-row="2"><button onclick="done(2)">Edit</button></li></ul>
+<p id="out"></p>
+<button id="broken">Break</button>
+<a href="/other">Other page</a>
+<script>
+  function done(n) { document.getElementById('out').textContent = 'edited ' + n; }
+  document.getElementById('broken').addEventListener('click', () => {
+    console.error('about to break');
+    fetch('/missing');
+    throw new Error('boom');
+  });
+  document.getElementById('name').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') document.getElementById('out').textContent = 'entered';
+  });
+  console.warn('page loaded');
+</script></body></html>"""
+FORM_SERVER = page_server(FORM_PAGE, not_found=("/missing",))
 SCENARIO = ('name: form\napp:\n  command: "{python} form.py {port}"\n  ready: {http: /}\n'
             "  timeout: 20s\nbrowser:\n  viewport: [800, 600]\nsteps:\n"
             "  - browser: {goto: /}\n")
