@@ -13,6 +13,7 @@ CANCEL_WAIT_S). verify_start returns a job id at once, for clients whose tool ca
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -257,11 +258,8 @@ class MeasureTools:
         """Cancel every measurement and wait (bounded) for their cleanup; returns the ids of
         the jobs still running after `timeout_s`."""
         jobs = self.measurements.cancel_all()
-        late = []
-        for job in jobs:
-            if not job.wait(timeout_s):
-                late.append(job.id)
-        return late
+        deadline = time.monotonic() + timeout_s   # one bound for all of them, not one each
+        return [job.id for job in jobs if not job.wait(deadline - time.monotonic())]
 
 
 async def _report(ctx: Context, updates: int, text: str) -> None:
